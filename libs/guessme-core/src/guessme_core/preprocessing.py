@@ -1,0 +1,178 @@
+"""Drawings -> MNIST-style 28x28 images, made the way MNIST itself was made.
+
+MNIST digits were cropped to their ink, scaled so the longer side is 20 px (aspect ratio kept,
+anti-aliased), and placed in a 28x28 field by their centre of mass. Both entry points end in
+that same normalisation, so a canvas drawing looks to the model like an MNIST digit.
+
+Vector strokes are rasterised with a pen of fixed width *in the 20 px box*, so the line width
+the model sees does not depend on the canvas size or on how large the digit was drawn.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from guessme_core.model import IMAGE_SIZE
+
+BOX = 20  # MNIST's size-normalised box
+PEN_WIDTH = 2.2  # stroke width in output pixels, close to MNIST's typical line
+SUPERSAMPLE = 4  # rasterise at 4x and average down: anti-aliasing
+MAX_CANVAS = 10_000  # px, per side
+MAX_STROKES = 100
+MAX_POINTS = 10_000  # over all strokes
+_SEGMENT_CHUNK = 512
+
+
+class PreprocessingError(ValueError):
+    """A drawing that cannot be turned into an image; the message names the problem."""
+
+
+def pixels_to_image(pixels: Any) -> np.ndarray:
+    """A 28x28 array of ink values in [0, 1] -> normalised 28x28 float32 image."""
+    try:
+        arr = np.asarray(pixels, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise PreprocessingError(f"pixels must be a 28x28 array of numbers: {exc}") from None
+    if arr.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        raise PreprocessingError(
+            f"pixels must have shape {IMAGE_SIZE}x{IMAGE_SIZE}, got {'x'.join(map(str, arr.shape)) or 'a scalar'}"
+        )
+    if not np.isfinite(arr).all():
+        raise PreprocessingError("pixels contain NaN or infinite values")
+    if arr.min() < 0.0 or arr.max() > 1.0:
+        raise PreprocessingError(f"pixels must lie in [0, 1], got [{arr.min():g}, {arr.max():g}]")
+    return normalize_image(arr)
+
+
+def strokes_to_image(strokes: Any, width: float, height: float) -> np.ndarray:
+    """Vector strokes `[[xs, ys], ...]` in canvas coordinates -> normalised 28x28 image."""
+    points = _validate_strokes(strokes, width, height)
+    return normalize_image(_rasterise(points))
+
+
+def normalize_image(image: np.ndarray) -> np.ndarray:
+    """Crop to the ink, scale the longer side to 20 px, centre the mass in 28x28."""
+    ys, xs = np.nonzero(image > 0)
+    if len(xs) == 0:
+        raise PreprocessingError("empty drawing: there is no ink")
+    crop = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = crop.shape
+    scale = BOX / max(h, w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    resized = F.interpolate(
+        torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None, None],
+        size=(new_h, new_w),
+        mode="bilinear",
+        antialias=True,
+        align_corners=False,
+    )[0, 0].numpy()
+    return _place_by_centre_of_mass(np.clip(resized, 0.0, 1.0))
+
+
+def to_batch(images: Sequence[np.ndarray]) -> torch.Tensor:
+    """Normalised 28x28 images -> the model's (N, 1, 28, 28) float32 input."""
+    return torch.from_numpy(np.stack(images).astype(np.float32, copy=False)).unsqueeze(1)
+
+
+def _place_by_centre_of_mass(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape
+    total = float(img.sum())
+    if total <= 0.0:
+        raise PreprocessingError("empty drawing: there is no ink")
+    cy = float((img.sum(axis=1) * np.arange(h)).sum()) / total
+    cx = float((img.sum(axis=0) * np.arange(w)).sum()) / total
+    centre = (IMAGE_SIZE - 1) / 2
+    # Integer shift, like MNIST; clamped so no ink leaves the field.
+    top = int(np.clip(round(centre - cy), 0, IMAGE_SIZE - h))
+    left = int(np.clip(round(centre - cx), 0, IMAGE_SIZE - w))
+    out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    out[top : top + h, left : left + w] = img
+    return out
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PreprocessingError(f"{name} must be a number, got {type(value).__name__}")
+    if not np.isfinite(value):
+        raise PreprocessingError(f"{name} must be finite, got {value}")
+    return float(value)
+
+
+def _validate_strokes(strokes: Any, width: Any, height: Any) -> list[np.ndarray]:
+    w, h = _number(width, "width"), _number(height, "height")
+    if not (0 < w <= MAX_CANVAS and 0 < h <= MAX_CANVAS):
+        raise PreprocessingError(f"canvas size must be in (0, {MAX_CANVAS}] px, got {w:g}x{h:g}")
+    if not isinstance(strokes, list | tuple) or len(strokes) == 0:
+        raise PreprocessingError("empty drawing: strokes must be a non-empty list of [xs, ys]")
+    if len(strokes) > MAX_STROKES:
+        raise PreprocessingError(f"too many strokes: {len(strokes)} > {MAX_STROKES}")
+    out: list[np.ndarray] = []
+    total = 0
+    for i, stroke in enumerate(strokes):
+        if not isinstance(stroke, list | tuple) or len(stroke) != 2:
+            raise PreprocessingError(f"stroke {i} must be [xs, ys]")
+        xs, ys = stroke
+        if not isinstance(xs, list | tuple) or not isinstance(ys, list | tuple):
+            raise PreprocessingError(f"stroke {i}: xs and ys must be lists of numbers")
+        if len(xs) != len(ys):
+            raise PreprocessingError(f"stroke {i}: xs has {len(xs)} values but ys has {len(ys)}")
+        if len(xs) == 0:
+            raise PreprocessingError(f"stroke {i} has no points")
+        total += len(xs)
+        if total > MAX_POINTS:
+            raise PreprocessingError(f"too many points: more than {MAX_POINTS}")
+        try:
+            pts = np.array([xs, ys], dtype=np.float64).T
+        except (TypeError, ValueError):
+            raise PreprocessingError(f"stroke {i}: coordinates must be numbers") from None
+        if any(isinstance(v, bool) for v in (*xs, *ys)):
+            raise PreprocessingError(f"stroke {i}: coordinates must be numbers")
+        if not np.isfinite(pts).all():
+            raise PreprocessingError(f"stroke {i}: coordinates contain NaN or infinite values")
+        if pts[:, 0].min() < 0 or pts[:, 0].max() > w or pts[:, 1].min() < 0 or pts[:, 1].max() > h:
+            raise PreprocessingError(f"stroke {i}: coordinates outside the {w:g}x{h:g} canvas")
+        out.append(pts)
+    return out
+
+
+def _rasterise(strokes: list[np.ndarray]) -> np.ndarray:
+    """Draw the strokes, scaled so that ink (pen included) spans BOX px, at SUPERSAMPLE x."""
+    allpts = np.concatenate(strokes)
+    lo = allpts.min(axis=0)
+    extent = float((allpts.max(axis=0) - lo).max())
+    ss = SUPERSAMPLE
+    radius = PEN_WIDTH * ss / 2
+    scale = (BOX - PEN_WIDTH) * ss / extent if extent > 0 else 0.0
+    size = BOX * ss + 2 * ss  # room for the pen on every side
+    offset = radius + ss
+
+    segments = []
+    for pts in strokes:
+        p = (pts - lo) * scale + offset
+        # Drop points closer than half a pixel to the last kept one: same picture, fewer segments.
+        keep = [0]
+        for j in range(1, len(p)):
+            if np.hypot(*(p[j] - p[keep[-1]])) >= 0.5:
+                keep.append(j)
+        p = p[keep]
+        if len(p) == 1:
+            p = np.vstack([p, p])  # a dot is a zero-length segment
+        segments.append(np.stack([p[:-1], p[1:]], axis=1))
+    seg = np.concatenate(segments)  # (S, 2, 2): start/end, x/y
+
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    pix = np.stack([xx.ravel(), yy.ravel()], axis=1)  # (P, 2)
+    dist = np.full(len(pix), np.inf)
+    for k in range(0, len(seg), _SEGMENT_CHUNK):
+        a, b = seg[k : k + _SEGMENT_CHUNK, 0], seg[k : k + _SEGMENT_CHUNK, 1]
+        ab = b - a
+        denom = np.maximum((ab**2).sum(axis=1), 1e-12)
+        ap = pix[:, None, :] - a[None]
+        t = np.clip((ap * ab[None]).sum(axis=2) / denom, 0.0, 1.0)
+        d = np.hypot(*(ap - t[..., None] * ab[None]).transpose(2, 0, 1))
+        dist = np.minimum(dist, d.min(axis=1))
+    ink = np.clip(radius + 0.5 - dist, 0.0, 1.0).reshape(size, size)
+    return ink.reshape(size // ss, ss, size // ss, ss).mean(axis=(1, 3)).astype(np.float32)

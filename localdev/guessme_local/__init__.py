@@ -1,0 +1,1 @@
+"""The local platform without Kubernetes: processes for MLflow and Ray, and the GitOps sync."""

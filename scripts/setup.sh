@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Idempotent, cached set-up. Usage: scripts/setup.sh [ml] [airflow] [tools] [node] [chromium] (default: all)
+# Each Python environment is built once per lock-file hash under $GUESSME_CACHE and linked into
+# .guessme/venvs/, so a second run (or a fresh clone elsewhere) takes seconds, and a changed lock
+# rebuilds only its own environment.
+source "$(dirname "$0")/lib.sh"
+cd "$GUESSME_ROOT"
+
+PYTHON_BIN="${GUESSME_PYTHON:-$(command -v python3.11 || command -v python3)}"
+
+setup_venv() { # name
+  local name="$1" lock="requirements/$1.lock"
+  [[ -f "$lock" ]] || die "missing $lock (run: make lock)"
+  local key
+  key="$({ cat "$lock"; "$PYTHON_BIN" -VV; uname -m; } | sha256sum | cut -c1-16)"
+  local dir="$GUESSME_CACHE/venvs/$name-$key"
+  if [[ ! -f "$dir/.complete" ]]; then
+    log "building the $name environment from $lock (once per lock; cached in $dir)"
+    local tmp="$dir.tmp.$$"
+    rm -rf "$tmp"; mkdir -p "$(dirname "$dir")"
+    "$PYTHON_BIN" -m venv "$tmp"
+    # pip warns for every package missing from the local mirrors; keep real errors only.
+    { "$tmp/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip==$(sed -n 's/^# pip==//p' "$lock")"
+      "$tmp/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$lock"
+    } 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+    "$tmp/bin/python" -m pip check >/dev/null || { "$tmp/bin/python" -m pip check; die "$name: pip check failed"; }
+    # venvs hard-code their path: rebuild the scripts' shebangs for the final location.
+    grep -rlI --null "$tmp" "$tmp/bin" | xargs -0 -r sed -i "s#$tmp#$dir#g"
+    touch "$tmp/.complete"
+    rm -rf "$dir"; mv "$tmp" "$dir"
+  fi
+  mkdir -p "$GUESSME_STATE/venvs"
+  ln -sfn "$dir" "$GUESSME_STATE/venvs/$name"
+}
+
+setup_node() {
+  command -v npm >/dev/null || die "npm not found: install Node.js 20.19+"
+  local app="apps/frontend" stamp key
+  [[ -f "$app/package-lock.json" ]] || die "missing $app/package-lock.json"
+  key="$(cat "$app/package-lock.json" <(node --version) | sha256sum | cut -c1-16)"
+  stamp="$app/node_modules/.guessme-lock-$key"
+  if [[ ! -f "$stamp" ]]; then
+    log "installing front-end packages (npm ci)"
+    (cd "$app" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
+    touch "$stamp"
+  fi
+}
+
+setup_chromium() {
+  if [[ -n "${GUESSME_CHROMIUM:-}" && -x "$GUESSME_CHROMIUM" ]]; then return; fi
+  for c in chromium chromium-browser; do command -v "$c" >/dev/null && return; done
+  log "no chromium found: installing Debian's chromium (browser tests)"
+  local sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}
+
+targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(ml airflow tools node chromium)
+for t in "${targets[@]}"; do
+  case "$t" in
+    ml|airflow|tools) setup_venv "$t" ;;
+    node) setup_node ;;
+    chromium) setup_chromium ;;
+    *) die "unknown set-up target: $t" ;;
+  esac
+done

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make test`: every quality gate and test level, in order, then one summary line.
+# Each stage runs even if an earlier one failed, so one run shows everything that is wrong.
+# Extra pytest arguments: PYTEST_ARGS="-x -k serve" make test
+source "$(dirname "$0")/lib.sh"
+cd "$GUESSME_ROOT"
+
+scripts/setup.sh ml airflow tools node chromium
+export PATH="$ML_VENV/bin:$PATH"
+ml_pytest=("$ML_PYTHON" -m pytest ${PYTEST_ARGS:-})
+
+passed=(); failed=(); start=$SECONDS
+stage() { # name, command...
+  local name="$1"; shift
+  local t0=$SECONDS
+  printf '\n\033[1m==> %s\033[0m\n' "$name"
+  if "$@"; then passed+=("$name"); log "$name passed ($((SECONDS - t0)) s)"
+  else failed+=("$name"); log "$name FAILED ($((SECONDS - t0)) s)"; fi
+}
+
+stage ruff-lint ruff check .
+stage ruff-format ruff format --check .
+stage mypy mypy
+stage yamllint yamllint --strict .
+stage vue-tsc npm --prefix apps/frontend run --silent typecheck
+stage vitest npm --prefix apps/frontend run --silent test
+stage frontend-build npm --prefix apps/frontend run --silent build
+stage unit "${ml_pytest[@]}" -m unit
+stage manifests "${ml_pytest[@]}" -m manifests
+stage integration "${ml_pytest[@]}" -m "integration or e2e" --ignore=tests/pipeline
+stage pipeline "$AIRFLOW_VENV/bin/python" -m pytest ${PYTEST_ARGS:-} tests/pipeline
+
+total=$(( ${#passed[@]} + ${#failed[@]} ))
+if (( ${#failed[@]} == 0 )); then
+  printf '\n\033[1;32mmake test: PASSED %d/%d stages in %d s\033[0m\n' "$total" "$total" "$((SECONDS - start))"
+else
+  printf '\n\033[1;31mmake test: FAILED %d/%d stages (%s) in %d s\033[0m\n' "${#failed[@]}" "$total" "${failed[*]}" "$((SECONDS - start))"
+  exit 1
+fi
