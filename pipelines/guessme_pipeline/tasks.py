@@ -1,0 +1,132 @@
+"""The DAG's tasks as plain functions: small JSON-able dicts in and out (they travel as XComs).
+
+ML work runs in the ML interpreter (guessme_pipeline.ml_steps, DVC); Git and the MLflow REST calls run
+here. Nothing touches the overlay before `promote`, and `promote` is one compare-and-swap commit, so a
+failure anywhere leaves the overlay as it was.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from guessme_pipeline import publish, registry
+from guessme_pipeline.gate import GateParams, decide
+from guessme_pipeline.ml import run_json_step, run_step
+from guessme_pipeline.overlay import MODEL_NAME, ModelRef
+from guessme_pipeline.promote import Candidate, deployed_model
+from guessme_pipeline.promote import promote as promote_commit
+from guessme_pipeline.settings import RunSettings
+
+
+class GateBlocked(RuntimeError):
+    """The candidate is not better than the deployed model; nothing is promoted (the DAG skips)."""
+
+
+def _dvc_repro(s: RunSettings, stage: str, *extra: str) -> None:
+    run_step(f"dvc repro {stage}", ["-m", "dvc", "repro", *extra, stage], s.repo)
+
+
+def player_rounds_file(repo: Path) -> Path:
+    return Path(os.environ.get("GUESSME_PLAYER_DATA") or repo / "data" / "player" / "rounds.jsonl")
+
+
+def prepare_data(s: RunSettings) -> dict[str, Any]:
+    """DVC reproduces the data stages (fetch -> prepare, cached when unchanged); the players' rounds are
+    snapshotted into the run, identified by their hash (the dataset version the evaluation used)."""
+    s.work_dir.mkdir(parents=True, exist_ok=True)
+    _dvc_repro(s, "prepare")
+    result: dict[str, Any] = {"test": str(s.repo / "data" / "prepared" / "test.npz"), "player_file": None}
+    source = player_rounds_file(s.repo)
+    if s.include_player_data and source.is_file() and source.stat().st_size:
+        snapshot = s.work_dir / "player-rounds.jsonl"
+        shutil.copyfile(source, snapshot)  # the app appends while we read: evaluate a fixed copy
+        data = snapshot.read_bytes()
+        result |= {
+            "player_file": str(snapshot),
+            "player_rounds": data.count(b"\n"),
+            "player_md5": hashlib.md5(data).hexdigest(),
+        }
+    return result
+
+
+def train(s: RunSettings, data: dict[str, Any]) -> dict[str, Any]:
+    """DVC stage `train`: Ray Train on RAY_ADDRESS's cluster, else a local Ray started for the run.
+    Unchanged data, params and code reuse the cached model (DVC skips the stage)."""
+    _dvc_repro(s, "train")
+    model_file = s.repo / "models" / "model.pt"
+    history = json.loads((s.repo / "models" / "history.json").read_text())
+    return {
+        "model_file": str(model_file),
+        "model_md5": hashlib.md5(model_file.read_bytes()).hexdigest(),
+        "epochs": len(history),
+        "val_accuracy": history[-1]["val_accuracy"] if history else None,
+    }
+
+
+def evaluate(s: RunSettings, data: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+    """DVC stage `evaluate` (metrics, plots), then the candidate vs. the model the branch deploys now
+    (read from the committed overlay) on the same data, and the gate's decision."""
+    _dvc_repro(s, "evaluate")
+    deployed = deployed_model(s.repo, s.env, s.branch)
+    args = ["-m", "guessme_pipeline.compare", "--model", trained["model_file"], "--test", data["test"]]
+    args += ["--deployed", deployed.uri if deployed else ""]
+    if data.get("player_file"):
+        args += ["--player", data["player_file"]]
+    report = run_json_step("compare", args, s.work_dir / "compare.json", s.repo)
+    decision = decide(report["candidate"], report["deployed"], GateParams.from_params_file(s.params_file))
+    report["decision"] = decision.as_dict()
+    print(f"gate: {'PROMOTE' if decision.promote else 'KEEP'} - {decision.reason}", flush=True)
+    return report
+
+
+def register(s: RunSettings, trained: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    """DVC stage `register`: a new `guessme-cnn` version for a new model. A registration recorded in
+    the working tree that this MLflow does not hold (another server, a wiped store) is redone."""
+    _dvc_repro(s, "register")
+    registered: dict[str, Any] = json.loads((s.repo / "reports" / "registered.json").read_text())
+    if not registry.version_matches(registered["name"], int(registered["version"]), registered["run_id"]):
+        print(f"register: {registered['uri']} is not in this registry; registering again", flush=True)
+        _dvc_repro(s, "register", "--force", "--single-item")
+        registered = json.loads((s.repo / "reports" / "registered.json").read_text())
+    decision = evaluation["decision"]
+    registry.set_version_tags(
+        registered["name"],
+        int(registered["version"]),
+        {
+            "gate.promote": str(decision["promote"]).lower(),
+            "gate.reason": decision["reason"][:250],
+            "gate.compared_with": evaluation.get("deployed_uri") or "none",
+            **{f"gate.candidate.{k}": str(v) for k, v in evaluation["candidate"].items()},
+        },
+    )
+    return registered
+
+
+def promote(s: RunSettings, registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    decision = evaluation["decision"]
+    if not decision["promote"] and not s.force_promote:
+        raise GateBlocked(f"not promoting {registered['uri']}: {decision['reason']}")
+    candidate = Candidate(
+        model=ModelRef.parse(registered["uri"]),
+        run_id=registered["run_id"],
+        metrics={k: v for k, v in evaluation["candidate"].items() if k.endswith("accuracy")},
+    )
+    out: dict[str, Any] = {"uri": candidate.model.uri, "version": candidate.model.version}
+    if s.push and s.push.pull_request:  # the environment changes when the pull request is merged
+        return {**out, **publish.propose(s.repo, s.env, candidate, s.push)}
+    result = promote_commit(s.repo, s.env, candidate, branch=s.branch)
+    verb = "committed" if result.committed else "already deployed at"
+    print(f"promote: {candidate.model.uri} {verb} {result.commit[:12]} on {result.branch}", flush=True)
+    out |= result.as_dict()
+    if s.push:  # also when nothing was committed: an earlier run's push may have failed
+        out["pushed"] = publish.push_branch(s.repo, result.branch, s.push)
+    return out
+
+
+def mark_champion(promoted: dict[str, Any]) -> dict[str, Any]:
+    """Informational only: deployments name the immutable version, never the alias."""
+    registry.set_alias(MODEL_NAME, registry.CHAMPION, int(promoted["version"]))
+    return {"alias": registry.CHAMPION, "version": promoted["version"]}

@@ -1,0 +1,115 @@
+"""GitOps end to end: a promotion commit goes live through the local sync with zero failed requests, and
+`git revert` of it brings the previous version back. Prints the seconds from commit to new version."""
+
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gitops_helpers import git, snapshot_repo
+
+from guessme_pipeline.overlay import ModelRef
+from guessme_pipeline.promote import Candidate, promote
+
+# A "1": one vertical stroke of ink in the middle of the 28x28 canvas.
+ONE = [[1.0 if 6 <= r <= 21 and 13 <= c <= 14 else 0.0 for c in range(28)] for r in range(28)]
+
+
+@dataclass
+class Traffic:
+    """Sequential /predict requests in a thread: every answer's model version, and every failure."""
+
+    url: str
+    answers: list[tuple[float, str]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self.stop.is_set():
+                try:
+                    r = client.post(f"{self.url}/predict", json={"pixels": ONE})
+                    if r.status_code == 200:
+                        self.answers.append((time.monotonic(), str(r.json()["model_version"])))
+                    else:
+                        self.failures.append(f"HTTP {r.status_code}: {r.text[:200]}")
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+
+    def first_answer_from(self, version: int, after: float, timeout: float = 120) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for t, v in list(self.answers):
+                if t >= after and v == str(version):
+                    return t
+            time.sleep(0.05)
+        raise AssertionError(f"version {version} never answered; last answers {self.answers[-3:]}")
+
+
+def wait_for_log(log: Path, text: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not in the sync log within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.integration
+def test_promotion_commit_goes_live_and_revert_rolls_back(
+    serve_app: Any, trained_model: Any, second_model_version: Any, tmp_path: Path
+) -> None:
+    first, second = trained_model, second_model_version
+    serve_app.deploy(first.uri)  # the shared app may have been left on another version by other tests
+    repo = snapshot_repo(tmp_path / "repo", first.uri)
+    log = tmp_path / "sync.log"
+    cmd = [
+        sys.executable, "-m", "guessme_local.sync", "--repo", str(repo), "--env", "local",
+        "--interval", "0.5",
+        "--dashboard-url", serve_app.dashboard_url, "--serve-port", str(serve_app.http_port),
+    ]  # fmt: skip
+    traffic = Traffic(serve_app.url)
+    with open(log, "wb") as out:
+        sync = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    load = threading.Thread(target=traffic.run, daemon=True)
+    try:
+        # The sync's first pass applies the committed config: the version already served, so no swap.
+        wait_for_log(log, f"model_uri={first.uri} result=")
+        load.start()
+        time.sleep(1.0)
+
+        started = time.monotonic()
+        promoted = promote(
+            repo, "local", Candidate(ModelRef.parse(second.uri), second.run_id, {"test_accuracy": 0.9})
+        )
+        assert promoted.committed
+        live = traffic.first_answer_from(second.version, started)
+        print(f"\npromotion commit -> {second.uri} answering: {live - started:.2f} s (goal < 10 s)")
+        wait_for_log(log, f"commit={promoted.commit[:12]} env=local model_uri={second.uri} result=applied")
+
+        time.sleep(1.0)
+        reverted_at = time.monotonic()
+        git(repo, "revert", "--no-edit", "HEAD")
+        back = traffic.first_answer_from(first.version, reverted_at)
+        print(f"git revert -> {first.uri} answering again: {back - reverted_at:.2f} s")
+        time.sleep(1.0)
+    finally:
+        traffic.stop.set()
+        if load.is_alive():
+            load.join(timeout=15)
+        sync.terminate()
+        sync.wait(timeout=15)
+
+    print(f"requests during the swaps: {len(traffic.answers)} answered, {len(traffic.failures)} failed")
+    assert traffic.failures == []
+    versions = [v for _, v in traffic.answers]
+    assert versions[0] == str(first.version)
+    assert versions[-1] == str(first.version)
+    # Each swap is clean: once a new version answers, the old one never answers again until the revert.
+    changes = [v for i, v in enumerate(versions) if i == 0 or v != versions[i - 1]]
+    assert changes == [str(first.version), str(second.version), str(first.version)]
