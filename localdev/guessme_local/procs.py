@@ -1,5 +1,6 @@
 """Small process helpers shared by the local stack and the tests: ports, health waits, stopping."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -67,8 +68,16 @@ def stop_group(pid: int, timeout: float = 15.0) -> None:
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            _reap(pid)
             try:
                 os.killpg(pid, 0)
             except ProcessLookupError:
                 return
             time.sleep(0.1)
+
+
+def _reap(pid: int) -> None:
+    """A dead child of ours stays a zombie, and so a group member, until it is waited for."""
+    # Not our child (e.g. `make down` in a later process): init reaps it.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

@@ -8,6 +8,7 @@ Vector strokes are rasterised with a pen of fixed width *in the 20 px box*, so t
 the model sees does not depend on the canvas size or on how large the digit was drawn.
 """
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,9 +38,8 @@ def pixels_to_image(pixels: Any) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise PreprocessingError(f"pixels must be a 28x28 array of numbers: {exc}") from None
     if arr.shape != (IMAGE_SIZE, IMAGE_SIZE):
-        raise PreprocessingError(
-            f"pixels must have shape {IMAGE_SIZE}x{IMAGE_SIZE}, got {'x'.join(map(str, arr.shape)) or 'a scalar'}"
-        )
+        got = "x".join(map(str, arr.shape)) or "a scalar"
+        raise PreprocessingError(f"pixels must have shape {IMAGE_SIZE}x{IMAGE_SIZE}, got {got}")
     if not np.isfinite(arr).all():
         raise PreprocessingError("pixels contain NaN or infinite values")
     if arr.min() < 0.0 or arr.max() > 1.0:
@@ -94,11 +94,16 @@ def _place_by_centre_of_mass(img: np.ndarray) -> np.ndarray:
 
 
 def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # numbers.Real: Python and NumPy ints/floats alike; bool is a number to Python but never a size.
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise PreprocessingError(f"{name} must be a number, got {type(value).__name__}")
-    if not np.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # a Python int beyond float range
+        raise PreprocessingError(f"{name} is absurdly large") from None
+    if not np.isfinite(number):
         raise PreprocessingError(f"{name} must be finite, got {value}")
-    return float(value)
+    return number
 
 
 def _validate_strokes(strokes: Any, width: Any, height: Any) -> list[np.ndarray]:

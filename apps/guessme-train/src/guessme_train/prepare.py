@@ -1,0 +1,71 @@
+"""DVC stage `prepare`: a seeded, stratified train/val/test split and a class-count report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from guessme_train.datasets import Digits, load_digits, save_digits
+from guessme_train.params import DEFAULT_PARAMS, PrepareParams, load_params
+
+SPLITS = ("train", "val", "test")
+
+
+def stratified_split(digits: Digits, params: PrepareParams) -> dict[str, Digits]:
+    """Per class: shuffle with the seed, then cut test and val fractions off; every class keeps its share."""
+    if not (0 <= params.val_fraction < 1 and 0 < params.test_fraction < 1):
+        raise ValueError("val_fraction must be in [0, 1) and test_fraction in (0, 1)")
+    if params.val_fraction + params.test_fraction >= 1:
+        raise ValueError("val_fraction + test_fraction must leave digits to train on")
+    rng = np.random.default_rng(params.seed)
+    keep = np.arange(len(digits))
+    if params.limit:
+        # A stratified subset: the same fraction of every class.
+        keep = np.sort(_stratified_take(digits.y, params.limit / len(digits), rng))
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in SPLITS}
+    y = digits.y[keep]
+    for cls in np.unique(y):
+        idx = rng.permutation(keep[y == cls])
+        n_test = max(1, round(len(idx) * params.test_fraction))
+        n_val = round(len(idx) * params.val_fraction)
+        parts["test"].append(idx[:n_test])
+        parts["val"].append(idx[n_test : n_test + n_val])
+        parts["train"].append(idx[n_test + n_val :])
+    out = {}
+    for name, chunks in parts.items():
+        idx = rng.permutation(np.concatenate(chunks))
+        out[name] = Digits(x=digits.x[idx], y=digits.y[idx])
+    return out
+
+
+def _stratified_take(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    taken = [
+        rng.permutation(np.flatnonzero(y == c))[: max(1, round((y == c).sum() * fraction))]
+        for c in np.unique(y)
+    ]
+    return np.concatenate(taken)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    ap.add_argument("--raw", type=Path, default=Path("data/raw/mnist.npz"))
+    ap.add_argument("--out-dir", type=Path, default=Path("data/prepared"))
+    ap.add_argument("--report", type=Path, default=Path("reports/data.json"))
+    args = ap.parse_args(argv)
+    splits = stratified_split(load_digits(args.raw), load_params(args.params).prepare)
+    for name, part in splits.items():
+        save_digits(args.out_dir / f"{name}.npz", part)
+    report = {
+        name: {"total": len(part), "class_counts": part.class_counts()} for name, part in splits.items()
+    }
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({name: r["total"] for name, r in report.items()}))
+
+
+if __name__ == "__main__":
+    main()
