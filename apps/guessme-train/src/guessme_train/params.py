@@ -91,6 +91,7 @@ class Params:
 
 
 T = TypeVar("T")
+FOREIGN_SECTIONS = ("promote",)
 
 
 def _merge(base: dict[str, Any], changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -117,4 +118,8 @@ def _build(cls: type[T], raw: Any, where: str = "params") -> T:
 def load_params(path: Path = DEFAULT_PARAMS) -> Params:
     """Read params.yaml; unknown keys are an error (a typo must not silently fall back to a default)."""
     with open(path) as fh:
-        return _build(Params, yaml.safe_load(fh) or {})
+        raw = yaml.safe_load(fh) or {}
+    # Sections that other components own and validate (promote: guessme_pipeline.gate).
+    for section in FOREIGN_SECTIONS:
+        raw.pop(section, None)
+    return _build(Params, raw)
