@@ -14,10 +14,12 @@ RAY_AUTH_TOKEN_PATH (the token is created there when missing). Everything the re
 through the head's environment.
 """
 
+import contextlib
 import copy
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -76,7 +78,7 @@ def _fast_ingress_env() -> tuple[dict[str, str], Path]:
     Its Unix sockets live in a short /tmp folder: HAProxy allows 97-byte socket paths and
     Ray adds a 56-character node id below the folder.
     """
-    folder = Path(tempfile.mkdtemp(prefix="gs-"))
+    folder = Path(tempfile.mkdtemp(prefix="gs-", dir="/tmp"))  # short on purpose, see above
     env = {
         **FAST_INGRESS_ENV,
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
@@ -177,9 +179,42 @@ def _wait_dashboard(head: RayHead, timeout: float) -> None:
 
 def stop_ray_head(head: RayHead) -> None:
     """Stop this head and everything it started (its process group), and nothing else."""
-    stop_group(head.process.pid, timeout=5.0)  # `ray start --block` would drain for 30 s
-    if head.haproxy_dir is not None:
-        shutil.rmtree(head.haproxy_dir, ignore_errors=True)
+    stop_ray_head_pid(head.process.pid)
+
+
+def stop_ray_head_pid(pid: int) -> None:
+    """The same from the PID of `ray start --head --block` alone (e.g. recorded by `make up`)."""
+    haproxy_dir = _haproxy_dir_of(pid)
+    stop_group(pid, timeout=5.0)  # `ray start --block` would drain for 30 s
+    if haproxy_dir is not None:
+        # HAProxy outlives the actor that started it (it runs in the actor's session, not the
+        # head's): stop the processes that use this head's own config folder, by PID.
+        for other in _pids_mentioning(str(haproxy_dir)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(other, signal.SIGKILL)
+        shutil.rmtree(haproxy_dir, ignore_errors=True)
+
+
+def _haproxy_dir_of(pid: int) -> Path | None:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for item in environ:
+        name, _, value = item.partition(b"=")
+        if name == b"RAY_SERVE_HAPROXY_SERVER_STATE_BASE" and value.startswith(b"/tmp/gs-"):
+            return Path(value.decode())
+    return None
+
+
+def _pids_mentioning(text: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if text.encode() in (proc / "cmdline").read_bytes():
+                    pids.append(int(proc.name))
+    return pids
 
 
 def load_serve_config(config: dict[str, Any] | Path | str = SERVE_CONFIG) -> dict[str, Any]:
@@ -191,7 +226,9 @@ def load_serve_config(config: dict[str, Any] | Path | str = SERVE_CONFIG) -> dic
     return loaded
 
 
-def with_model_uri(config: dict[str, Any], model_uri: str, deployment: str = "GuessmeServe") -> dict[str, Any]:
+def with_model_uri(
+    config: dict[str, Any], model_uri: str, deployment: str = "GuessmeServe"
+) -> dict[str, Any]:
     """A copy of `config` serving `model_uri` (what an environment's kustomize replacement does)."""
     out = copy.deepcopy(config)
     for app in out["applications"]:

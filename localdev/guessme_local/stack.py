@@ -190,7 +190,10 @@ def down(s: Settings) -> None:
             continue
         pid = int(pid_file.read_text())
         say(f"stopping {service} (pid {pid})")
-        stop_group(pid)  # each service leads its own process group (Ray's head runs with --block)
+        if service == "ray":
+            ray_head.stop_ray_head_pid(pid)  # its group, and the HAProxy that lives outside it
+        else:
+            stop_group(pid)  # each service leads its own process group
         pid_file.unlink()
 
 

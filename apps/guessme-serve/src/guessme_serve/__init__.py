@@ -1,0 +1,1 @@
+"""Guessme serving: a Ray Serve application with a FastAPI ingress (REST + WebSocket)."""

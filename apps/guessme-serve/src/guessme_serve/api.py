@@ -1,0 +1,174 @@
+"""The FastAPI ingress: REST + WebSocket routes over the replica's GuessmeService.
+
+Routes are plain functions reading the replica's service (bound once per process), so the
+same API runs inside Ray Serve (app.py) and, for the benchmark baseline, under plain uvicorn.
+"""
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+
+from guessme_core import PreprocessingError
+from guessme_serve.body_limit import BodySizeLimit
+from guessme_serve.model_holder import NoModelError
+from guessme_serve.rate_limit import TokenBucket
+from guessme_serve.schemas import (
+    ModelInfo,
+    Prediction,
+    PredictRequest,
+    RoundCreated,
+    RoundIn,
+    RoundStats,
+    WsError,
+    brief_errors,
+    describe,
+)
+from guessme_serve.service import MAX_WS_MESSAGE_CHARS, GuessmeService
+
+log = logging.getLogger("guessme_serve")
+
+MAX_BODY_BYTES = 2 << 20
+WS_CLOSE_TOO_BIG = 1009
+
+_service: GuessmeService | None = None
+
+
+def bind_service(service: GuessmeService) -> None:
+    """Called once per process (replica constructor or benchmark server)."""
+    global _service
+    _service = service
+
+
+def current_service() -> GuessmeService:
+    if _service is None:
+        raise RuntimeError("no GuessmeService bound in this process")
+    return _service
+
+
+def frontend_dist() -> Path:
+    explicit = os.environ.get("GUESSME_FRONTEND_DIST")
+    if explicit:
+        return Path(explicit)
+    root = os.environ.get("GUESSME_ROOT") or Path(__file__).resolve().parents[4]
+    return Path(root) / "apps" / "frontend" / "dist"
+
+
+async def predict(body: PredictRequest) -> Prediction:
+    """Guess the digit of a drawing (28x28 pixels, or vector strokes on a canvas)."""
+    return current_service().predict(body)
+
+
+async def healthz() -> dict[str, object]:
+    """Liveness: ok as long as the replica answers, with or without a model."""
+    return {"status": "ok", "model_loaded": current_service().holder.current is not None}
+
+
+async def model() -> ModelInfo:
+    """The served model: URI, version, load time, logged metrics, last load error, live game stats."""
+    return current_service().model_info()
+
+
+async def add_round(body: RoundIn) -> RoundCreated:
+    """Store a finished round (only with the player's consent): appended to the player data file."""
+    return current_service().add_round(body)
+
+
+async def round_stats() -> RoundStats:
+    """Rounds won and lost, in total and per model version."""
+    return current_service().round_stats()
+
+
+async def websocket(ws: WebSocket) -> None:
+    """Live guesses: `{"type": "predict", "id", ...drawing}` -> `{"type": "prediction", "id", ...}`."""
+    service = current_service()
+    settings = service.settings
+    bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_burst)
+    await ws.accept()
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                if len(message.get("bytes") or b"") > MAX_WS_MESSAGE_CHARS:
+                    await ws.close(WS_CLOSE_TOO_BIG, "message too big")
+                    return
+                await ws.send_text(_binary_refused())
+                continue
+            if len(text) > MAX_WS_MESSAGE_CHARS:
+                await ws.close(WS_CLOSE_TOO_BIG, f"message too big (limit {MAX_WS_MESSAGE_CHARS} chars)")
+                return
+            if not bucket.allow():
+                await ws.send_text(_rate_limited(settings.ws_rate_per_s))
+                continue
+            await ws.send_text(service.ws_reply(text))
+    except WebSocketDisconnect:
+        return
+
+
+async def frontend(path: str) -> FileResponse:
+    """The built game (local mode only; on Kubernetes nginx serves it)."""
+    dist = frontend_dist().resolve()
+    if not (dist / "index.html").is_file():
+        raise HTTPException(404, "not found (no built front end at GUESSME_FRONTEND_DIST)")
+    target = (dist / path).resolve()
+    if path and target.is_relative_to(dist) and target.is_file():
+        return FileResponse(target)
+    if Path(path).suffix:  # a missing asset is a 404, not the app shell
+        raise HTTPException(404, "not found")
+    return FileResponse(dist / "index.html")
+
+
+def _binary_refused() -> str:
+    return WsError(
+        code="binary_not_supported", message="send JSON text messages, not binary"
+    ).model_dump_json()
+
+
+def _rate_limited(rate: float) -> str:
+    message = f"too many messages: at most {rate:g} per second; this one was dropped"
+    return WsError(code="rate_limited", message=message).model_dump_json()
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    return JSONResponse({"detail": describe(errors), "errors": brief_errors(errors)}, status_code=422)
+
+
+async def _bad_drawing(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+async def _no_model(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503)
+
+
+def create_api() -> FastAPI:
+    api = FastAPI(
+        title="Guessme serving API",
+        version="1.0",
+        description="Guess hand-drawn digits with the model named in Git. See docs/api.md.",
+    )
+    api.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    api.add_exception_handler(RequestValidationError, _invalid_request)
+    api.add_exception_handler(PreprocessingError, _bad_drawing)
+    api.add_exception_handler(NoModelError, _no_model)
+    errors: dict[int | str, dict[str, Any]] = {
+        413: {"description": "body too large"},
+        422: {"description": "invalid input (the message says what)"},
+    }
+    api.post("/predict", responses={**errors, 503: {"description": "no model loaded yet"}})(predict)
+    api.get("/healthz")(healthz)
+    api.get("/model")(model)
+    api.post("/rounds", status_code=201, responses=errors)(add_round)
+    api.get("/rounds/stats")(round_stats)
+    api.websocket("/ws")(websocket)
+    api.get("/{path:path}", include_in_schema=False)(frontend)  # last: every other route wins
+    return api

@@ -1,0 +1,33 @@
+"""The Ray Serve application: `guessme_serve.app:app` (see serve-config.yaml).
+
+One deployment is both the HTTP ingress and the model: no deployment-handle hop on the
+latency path. `reconfigure()` receives the user_config (model_uri, WebSocket rate limit)
+and swaps models in place, without a new replica.
+"""
+
+from typing import Any
+
+import torch
+from ray import serve
+
+from guessme_serve.api import bind_service, create_api
+from guessme_serve.service import GuessmeService
+
+api = create_api()
+
+
+@serve.deployment
+@serve.ingress(api)
+class GuessmeServe:
+    def __init__(self) -> None:
+        # One intra-op thread: a 28x28 CNN gains nothing from more, and spinning OpenMP threads
+        # steal the proxy's CPU on small machines.
+        torch.set_num_threads(1)
+        self.service = GuessmeService()
+        bind_service(self.service)
+
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        await self.service.configure(user_config)
+
+
+app = GuessmeServe.bind()  # type: ignore[attr-defined]  # serve.deployment makes it a Deployment

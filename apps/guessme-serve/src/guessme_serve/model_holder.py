@@ -1,0 +1,123 @@
+"""The served model: loaded from the MLflow registry, swapped atomically on reconfigure.
+
+A request reads `holder.current` once and uses that object to the end, so a swap never
+changes the model under a request in flight; the old model is dropped when the last such
+request finishes. A failed load keeps the old model and records the error.
+"""
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import torch
+
+from guessme_core import IMAGE_SIZE, NUM_CLASSES, to_batch
+
+_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
+
+
+class NoModelError(RuntimeError):
+    """No model is configured or loaded yet."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    uri: str
+    version: str
+    module: Callable[[torch.Tensor], torch.Tensor]
+    loaded_at: str
+    metrics: dict[str, float]
+
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        """Normalised 28x28 images -> (N, 10) class probabilities."""
+        with torch.inference_mode():
+            logits = self.module(to_batch(images))
+            return torch.softmax(logits, dim=1).numpy()
+
+
+def parse_model_uri(uri: str) -> tuple[str, str]:
+    """`models:/name/N` -> (name, "N"); deployments name immutable versions, never aliases."""
+    match = _REGISTRY_URI.match(uri)
+    if match is None:
+        raise ValueError(f"model_uri must look like models:/<name>/<version>, got {uri!r}")
+    return match["name"], match["version"]
+
+
+def load_from_registry(uri: str) -> LoadedModel:
+    """Load a registered version with its logged metrics; check it answers before it serves."""
+    import mlflow
+
+    name, version = parse_model_uri(uri)
+    module = mlflow.pytorch.load_model(uri, map_location="cpu")
+    if isinstance(module, torch.nn.Module) and not isinstance(module, torch.fx.GraphModule):
+        module.eval()  # torch.export (pt2) graphs are already in inference form and have no train mode
+    check_model(module)
+    return LoadedModel(uri, version, module, _now(), _version_metrics(name, version))
+
+
+def check_model(module: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """A forward pass on a small batch: a broken model fails here, not on a player's request."""
+    with torch.inference_mode():
+        out = module(torch.zeros(2, 1, IMAGE_SIZE, IMAGE_SIZE))
+    if tuple(out.shape) != (2, NUM_CLASSES):
+        raise ValueError(f"model answers shape {tuple(out.shape)}, expected (2, {NUM_CLASSES})")
+
+
+def _version_metrics(name: str, version: str) -> dict[str, float]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    mv = client.get_model_version(name, version)
+    metrics: dict[str, float] = {}
+    if mv.run_id:
+        metrics.update(client.get_run(mv.run_id).data.metrics)
+    # Numeric version tags (e.g. test_accuracy set at registration) complete the picture.
+    for key, value in (mv.tags or {}).items():
+        with contextlib.suppress(TypeError, ValueError):
+            metrics.setdefault(key, float(value))
+    return metrics
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ModelHolder:
+    """Owns the served model and its configuration; `set_uri` is what `reconfigure()` calls."""
+
+    def __init__(self, loader: Callable[[str], LoadedModel] = load_from_registry) -> None:
+        self._loader = loader
+        self._lock = asyncio.Lock()
+        self.current: LoadedModel | None = None
+        self.configured_uri = ""
+        self.last_error: str | None = None
+
+    async def set_uri(self, uri: str) -> None:
+        async with self._lock:  # one load at a time; the last configuration wins
+            self.configured_uri = uri
+            if uri == "":
+                self.current, self.last_error = None, None
+                return
+            if self.current is not None and self.current.uri == uri:
+                self.last_error = None
+                return
+            try:
+                # In a thread: the replica keeps answering on the old model while this loads.
+                loaded = await asyncio.to_thread(self._loader, uri)
+            except Exception as exc:  # any failure: keep serving what we have
+                self.last_error = f"{_now()} loading {uri}: {type(exc).__name__}: {exc}"
+                return
+            self.current, self.last_error = loaded, None  # the swap: one reference assignment
+
+    def require(self) -> LoadedModel:
+        model = self.current
+        if model is None:
+            reason = f" (last load error: {self.last_error})" if self.last_error else ""
+            raise NoModelError(
+                "no model is loaded yet: the deployment's model_uri is empty or failed to load" + reason
+            )
+        return model

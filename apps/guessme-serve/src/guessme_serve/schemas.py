@@ -1,0 +1,129 @@
+"""Request and response bodies of the serving API (REST and WebSocket share them).
+
+Numbers are strict (no strings or booleans posing as numbers) and finite (no NaN or infinity).
+Shapes and drawing rules are checked by guessme_core's preprocessing, the one place they live.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from guessme_core import NUM_CLASSES
+from guessme_core.preprocessing import MAX_STROKES
+
+_NUMBERS = ConfigDict(strict=True, allow_inf_nan=False)
+
+Digit = Annotated[int, Field(ge=0, le=NUM_CLASSES - 1)]
+Stroke = Annotated[list[list[float]], Field(min_length=2, max_length=2, description="[xs, ys]")]
+
+
+class Drawing(BaseModel):
+    """Either `pixels` (28x28 ink values in [0, 1]) or `strokes` with the canvas `width` and `height`."""
+
+    model_config = _NUMBERS
+    pixels: list[list[float]] | None = Field(None, description="28 rows of 28 ink values in [0, 1]")
+    strokes: list[Stroke] | None = Field(
+        None, max_length=MAX_STROKES, description="[[xs, ys], ...] in canvas pixels"
+    )
+    width: float | None = Field(None, description="canvas width in px (with strokes)")
+    height: float | None = Field(None, description="canvas height in px (with strokes)")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "Drawing":
+        if (self.pixels is None) == (self.strokes is None):
+            raise ValueError("send either pixels or strokes (with width and height), not both or neither")
+        if self.strokes is not None and (self.width is None or self.height is None):
+            raise ValueError("strokes need the canvas width and height")
+        return self
+
+
+class PredictRequest(Drawing):
+    model_config = ConfigDict(
+        **_NUMBERS,
+        json_schema_extra={
+            "examples": [{"strokes": [[[10, 50, 90], [20, 120, 220]]], "width": 280, "height": 280}]
+        },
+    )
+
+
+class Prediction(BaseModel):
+    digit: int = Field(description="the model's guess")
+    probabilities: list[float] = Field(description=f"{NUM_CLASSES} class probabilities, summing to 1")
+    model_uri: str
+    model_version: str
+
+
+class WsPrediction(Prediction):
+    type: Literal["prediction"] = "prediction"
+    id: Any = None
+
+
+class WsError(BaseModel):
+    type: Literal["error"] = "error"
+    id: Any = None
+    code: str
+    message: str
+
+
+class LiveStats(BaseModel):
+    rounds: int = 0
+    won: int = 0
+    lost: int = 0
+    accuracy: float | None = Field(None, description="won / rounds; null before the first round")
+
+
+class ModelInfo(BaseModel):
+    model_uri: str = Field(description='the served registry URI; "" when no model is configured yet')
+    model_version: str | None
+    loaded_at: str | None = Field(description="ISO 8601 UTC time the served model was loaded")
+    metrics: dict[str, float] = Field(description="the version's logged metrics (test accuracy, ...)")
+    last_error: str | None = Field(description="the last load failure, if any; the old model keeps serving")
+    live: LiveStats = Field(description="rounds played against the served version")
+
+
+class RoundIn(Drawing):
+    """A finished round, sent only when the player consented to share their drawing."""
+
+    model_config = ConfigDict(**_NUMBERS, extra="ignore")
+    target: Digit = Field(description="the digit the player was asked to draw")
+    guess: Digit = Field(description="the model's final guess")
+    probabilities: list[float] = Field(min_length=NUM_CLASSES, max_length=NUM_CLASSES)
+    model_version: str | None = Field(
+        None, description="version that made the guess (from the prediction); default: the served one"
+    )
+
+    @model_validator(mode="after")
+    def _valid_round(self) -> "RoundIn":
+        if self.strokes is None:
+            raise ValueError("a round carries the drawing's strokes, width and height")
+        if any(p < 0.0 or p > 1.0 for p in self.probabilities):
+            raise ValueError("probabilities must lie in [0, 1]")
+        if abs(sum(self.probabilities) - 1.0) > 0.05:
+            raise ValueError("probabilities must sum to 1")
+        return self
+
+
+class RoundCreated(BaseModel):
+    id: str
+
+
+class RoundStats(BaseModel):
+    total: LiveStats
+    by_model_version: dict[str, LiveStats] = Field(description='keyed by model version ("none": no model)')
+
+
+def describe(errors: Sequence[Mapping[str, Any]], limit: int = 3) -> str:
+    """A short, human-readable summary of validation errors (the first few problems)."""
+    parts = []
+    for err in errors[:limit]:
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    more = len(errors) - limit
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def brief_errors(errors: Sequence[Mapping[str, Any]], limit: int = 10) -> list[dict[str, Any]]:
+    """Validation errors without the offending input (it may be huge or not JSON-encodable)."""
+    return [{"loc": list(e["loc"]), "msg": str(e["msg"]), "type": e["type"]} for e in errors[:limit]]

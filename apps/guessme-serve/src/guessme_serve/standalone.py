@@ -1,0 +1,36 @@
+"""The same API under plain uvicorn, without Ray: the benchmark's baseline and a quick dev server.
+
+python -m guessme_serve.standalone --port 8001 --model-uri models:/guessme-cnn/3
+"""
+
+import argparse
+import asyncio
+
+import torch
+import uvicorn
+
+from guessme_serve.api import bind_service, create_api
+from guessme_serve.service import GuessmeService
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--model-uri", default="")
+    parser.add_argument("--ws-rate-per-s", type=float, default=50.0)
+    parser.add_argument("--ws-burst", type=float, default=100.0)
+    args = parser.parse_args()
+
+    torch.set_num_threads(1)
+    service = GuessmeService()
+    config = {"ws_rate_per_s": args.ws_rate_per_s, "ws_burst": args.ws_burst, "model_uri": args.model_uri}
+    asyncio.run(service.configure(config))
+    if service.holder.last_error:
+        raise SystemExit(service.holder.last_error)
+    bind_service(service)
+    uvicorn.run(create_api(), host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

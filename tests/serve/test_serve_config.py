@@ -1,0 +1,38 @@
+"""The one serve config: valid for Ray Serve, and shaped for the environments' model_uri substitution."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ray.serve.schema import ServeDeploySchema
+
+pytestmark = pytest.mark.unit
+
+CONFIG = Path(__file__).resolve().parents[2] / "apps" / "guessme-serve" / "serve-config.yaml"
+
+
+def test_is_a_valid_serve_deploy_config() -> None:
+    schema = ServeDeploySchema.model_validate(yaml.safe_load(CONFIG.read_text()))
+    (app,) = schema.applications
+    assert app.import_path == "guessme_serve.app:app"
+    (dep,) = app.deployments
+    assert dep.name == "GuessmeServe"
+    assert dep.user_config is not None
+    assert dep.user_config["model_uri"] == ""
+    assert dep.autoscaling_config is not None  # replicas come from the file
+
+
+def test_model_uri_is_the_last_line_and_appears_once() -> None:
+    lines = CONFIG.read_text().rstrip("\n").splitlines()
+    assert sum("model_uri:" in line for line in lines) == 1
+    assert lines[-1].strip() == 'model_uri: ""'
+    # The kustomize replacement splits on "model_uri: " and replaces what follows.
+    assert lines[-1].split("model_uri: ")[1] == '""'
+
+
+def test_substituted_uri_is_still_valid() -> None:
+    text = CONFIG.read_text().replace('model_uri: ""', "model_uri: models:/guessme-cnn/7")
+    schema = ServeDeploySchema.model_validate(yaml.safe_load(text))
+    user_config = schema.applications[0].deployments[0].user_config
+    assert user_config is not None
+    assert user_config["model_uri"] == "models:/guessme-cnn/7"
