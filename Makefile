@@ -28,4 +28,5 @@ fmt: ## format Python code
 	@scripts/setup.sh ml && .guessme/venvs/ml/bin/ruff format . && .guessme/venvs/ml/bin/ruff check --fix .
 
 clean: down ## reset all local state (.guessme/); cached environments stay
+	@if [ -L .guessme/ray ]; then rm -rf "$$(readlink .guessme/ray)"; fi
 	rm -rf .guessme

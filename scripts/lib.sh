@@ -18,7 +18,16 @@ export ML_PYTHON="$ML_VENV/bin/python"
 export PYTHONPATH="$GUESSME_ROOT/libs/guessme-core/src:$GUESSME_ROOT/apps/guessme-train/src:$GUESSME_ROOT/apps/guessme-serve/src:$GUESSME_ROOT/pipelines:$GUESSME_ROOT/localdev${PYTHONPATH:+:$PYTHONPATH}"
 
 # Keep every tool's state inside the clone, never in $HOME or /tmp.
-export RAY_TMPDIR="${RAY_TMPDIR:-$GUESSME_STATE/ray}"
+ray_dir="$GUESSME_STATE/ray"
+if [[ -z "${RAY_TMPDIR:-}" && ${#ray_dir} -gt 45 ]]; then
+  # Unix socket paths are capped at 107 bytes and Ray nests ~62 more under its temp dir: a deep
+  # clone gets a short per-clone folder instead, linked from .guessme/ray (`make clean` removes both).
+  short="/tmp/guessme-ray-$(printf %s "$GUESSME_STATE" | sha256sum | cut -c1-12)"
+  mkdir -p "$short" "$GUESSME_STATE"
+  [[ -L "$ray_dir" || ! -e "$ray_dir" ]] && ln -sfn "$short" "$ray_dir"
+  ray_dir="$short"
+fi
+export RAY_TMPDIR="${RAY_TMPDIR:-$ray_dir}"
 export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
 export RAY_AUTH_TOKEN_PATH="${RAY_AUTH_TOKEN_PATH:-$GUESSME_STATE/ray-auth-token}"
 export RAY_USAGE_STATS_ENABLED=0

@@ -32,6 +32,8 @@ def start_airflow(root: Path, port: int, log_file: Path, env: dict[str, str]) ->
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        # `airflow standalone` starts its components as `airflow ...` subprocesses.
+        "PATH": f"{airflow_venv / 'bin'}:{env.get('PATH', '')}",
     }
     proc = start_background([str(airflow_venv / "bin/airflow"), "standalone"], log_file, env)
     wait_http(

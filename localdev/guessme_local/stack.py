@@ -1,8 +1,8 @@
 """`make up` / `make down`: the whole platform as local processes, with all state in .guessme/.
 
-Order: MLflow -> Ray head (+ Serve, deployed by the sync) -> local GitOps sync -> Airflow. When the
-committed overlay names no model that the registry holds, the Airflow DAG trains and promotes one; the
-sync then deploys the promotion commit. Each service's PID is recorded so `down` can stop it.
+Order: MLflow -> Ray head -> Airflow -> (the DAG, when the committed overlay names no model that the
+registry holds: it trains, registers and promotes one by a Git commit) -> the local GitOps sync, which
+deploys the committed overlay to Ray Serve. Each service's PID is recorded so `down` can stop it.
 """
 
 import argparse
@@ -19,7 +19,7 @@ import httpx
 from guessme_local import airflow_client, ray_head
 from guessme_local.mlflow_server import start_mlflow
 from guessme_local.overlay import committed_model_uri
-from guessme_local.procs import ServiceError, port_in_use, start_background, stop_group, wait_http
+from guessme_local.procs import ServiceError, port_in_use, start_background, stop_group
 
 DAG_ID = "guessme_train_deploy"
 
@@ -96,25 +96,24 @@ def up(s: Settings, detach: bool) -> None:
     record(s, "mlflow", mlflow.process.pid)
 
     say(f"starting Ray on :{s.ray_port}, dashboard :{s.dashboard_port} (log: {s.logs / 'ray-head.log'})")
+    # Logical CPUs, not cores: Serve's replica (0.5) and Ray Train's two workers must fit together,
+    # and on 2 cores they time-share well (training is batch work; a guess takes ~2 ms).
     head = ray_head.start_ray_head(
-        s.logs, gcs_port=s.ray_port, dashboard_port=s.dashboard_port, env=env, timeout=180
+        s.logs,
+        gcs_port=s.ray_port,
+        dashboard_port=s.dashboard_port,
+        num_cpus=int(os.environ.get("GUESSME_RAY_CPUS", "4")),
+        env=env,
+        timeout=180,
     )
     record(s, "ray", head.process.pid)
     env["RAY_ADDRESS"] = head.address
-
-    say(f"starting the local GitOps sync of environments/local (log: {s.logs / 'sync.log'})")
-    sync_cmd = [sys.executable, "-m", "guessme_local.sync", "--repo", str(s.root), "--env", "local"]
-    sync_cmd += ["--dashboard-url", head.dashboard_url, "--serve-port", str(s.serve_port)]
-    sync = start_background(sync_cmd, s.logs / "sync.log", env)
-    record(s, "sync", sync.pid)
 
     say(f"starting Airflow on :{s.airflow_port} (log: {s.logs / 'airflow.log'})")
     airflow = airflow_client.start_airflow(s.root, s.airflow_port, s.logs / "airflow.log", env)
     record(s, "airflow", airflow.pid)
 
-    wait_http(
-        f"http://127.0.0.1:{s.serve_port}/healthz", "the serve app (via the sync)", 240, s.logs / "sync.log"
-    )
+    # A model first, then the sync: its first apply then names a model the registry holds.
     uri = committed_model_uri(s.root, "local")
     if not uri or not registry_has(uri, s.mlflow_port):
         reason = "no model is promoted yet" if not uri else f"{uri} is not in this MLflow registry"
@@ -125,6 +124,12 @@ def up(s: Settings, detach: bool) -> None:
         uri = committed_model_uri(s.root, "local")
         if not uri:
             raise ServiceError(f"the DAG finished but promoted no model; see {s.logs / 'airflow.log'}")
+
+    say(f"starting the local GitOps sync of environments/local (log: {s.logs / 'sync.log'})")
+    sync_cmd = [sys.executable, "-m", "guessme_local.sync", "--repo", str(s.root), "--env", "local"]
+    sync_cmd += ["--dashboard-url", head.dashboard_url, "--serve-port", str(s.serve_port)]
+    sync = start_background(sync_cmd, s.logs / "sync.log", env)
+    record(s, "sync", sync.pid)
     say(f"waiting for the game to serve {uri}")
     wait_for_model(s.serve_port, uri, s.logs / "sync.log")
 
@@ -133,12 +138,7 @@ def up(s: Settings, detach: bool) -> None:
         say("running in the background; stop with `make down`")
         return
     say("press Ctrl-C to stop")
-    try:
-        signal.pause()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        down(s)
+    signal.pause()  # main() stops everything on Ctrl-C or SIGTERM
 
 
 def registry_has(uri: str, mlflow_port: int) -> bool:
@@ -151,7 +151,7 @@ def registry_has(uri: str, mlflow_port: int) -> bool:
     return r.is_success
 
 
-def wait_for_model(serve_port: int, uri: str, log_file: Path, timeout: float = 120) -> None:
+def wait_for_model(serve_port: int, uri: str, log_file: Path, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
@@ -206,12 +206,21 @@ def main() -> None:
     if args.command == "down":
         down(s)
         return
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         up(s, args.detach)
-    except ServiceError as exc:
+    except (ServiceError, httpx.HTTPError) as exc:
         print(f"\033[1;31m[guessme] error:\033[0m {exc}", file=sys.stderr)
         down(s)
         sys.exit(1)
+    except KeyboardInterrupt:
+        say("stopping")
+        down(s)
+        sys.exit(130)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ TRACK_SOCKETS = """
 
 
 def chromium_path() -> str:
-    for candidate in (os.environ.get("GUESSME_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+    candidates = (os.environ.get("GUESSME_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"))
+    for candidate in (*candidates, shutil.which("chromium-browser")):
         if candidate and Path(candidate).is_file():
             return candidate
     pytest.fail("no chromium: run scripts/setup.sh chromium (or set GUESSME_CHROMIUM)")

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gitops_helpers import git, snapshot_repo
+from support.repo_snapshot import git, snapshot_repo
 
 from guessme_pipeline.overlay import ModelRef
 from guessme_pipeline.promote import Candidate, promote

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitops_helpers import OVERLAY, commit_model_uri, git, set_model_uri, snapshot_repo
+from support.repo_snapshot import OVERLAY, commit_model_uri, git, set_model_uri, snapshot_repo
 
 from guessme_local.sync import Reconciler, RenderError, model_uri_of, render_commit
 
