@@ -22,7 +22,12 @@ collect_ignore = ["pipeline"] if ML_ENV else []
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Per-session scratch folder inside the project's state folder, not /tmp."""
-    path = STATE / "test-runs" / f"pid-{os.getpid()}"
+    runs = STATE / "test-runs"
+    for old in runs.glob("*-[0-9]*"):  # earlier sessions' folders, once their process is gone
+        pid = int(old.name.rsplit("-", 1)[1])
+        if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    path = runs / f"pid-{os.getpid()}"
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
