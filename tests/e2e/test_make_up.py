@@ -5,9 +5,11 @@ real path runs in a few minutes: MLflow, Ray + Serve, the local sync, Airflow, t
 promotion commit, the game in a browser. Afterwards nothing of it may be left running or listening.
 """
 
+import json
 import os
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +38,9 @@ PORT_VARS = (
 class Stack:
     clone: Path
     ports: dict[str, int]
-    up_output: str
-    up_seconds: float
+    env: dict[str, str]
+    up_output: str = ""
+    up_seconds: float = 0.0
 
     @property
     def game(self) -> str:
@@ -78,28 +81,35 @@ def stack(run_dir: Path) -> Iterator[Stack]:
     git(clone, "commit", "--quiet", "-am", "test: one-epoch training")
     ports = {name: free_port() for name in PORT_VARS}
     env = clone_env(ports)
+    stack = Stack(clone, ports, env)
     t0 = time.monotonic()
-    up = subprocess.run(
-        ["make", "up", "DETACH=1"], cwd=clone, env=env, capture_output=True, text=True, timeout=1500
-    )
-    stack = Stack(clone, ports, up.stdout + up.stderr, time.monotonic() - t0)
+    up = run_make(stack, "up", "DETACH=1", timeout=1500)
+    stack.up_output, stack.up_seconds = up.stdout + up.stderr, time.monotonic() - t0
     try:
         assert up.returncode == 0, f"make up failed:\n{stack.up_output[-4000:]}"
         print(f"\nmake up on a fresh clone: playable after {stack.up_seconds:.0f} s")
         yield stack
     finally:
-        down = subprocess.run(
-            ["make", "down"], cwd=clone, env=env, capture_output=True, text=True, timeout=180
-        )
-        assert down.returncode == 0, down.stdout + down.stderr
-        # `make down` must leave nothing behind: no open port, no process of this clone.
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (
-            any(port_in_use(p) for p in ports.values()) or processes_under(clone)
-        ):
-            time.sleep(0.5)
-        assert [n for n, p in ports.items() if port_in_use(p)] == [], "ports still open after make down"
-        assert processes_under(clone) == [], "processes left after make down"
+        make_down_leaves_nothing(stack)
+
+
+def run_make(stack: Stack, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", *args], cwd=stack.clone, env=stack.env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def make_down_leaves_nothing(stack: Stack) -> None:
+    down = run_make(stack, "down", timeout=180)
+    assert down.returncode == 0, down.stdout + down.stderr
+    # No open port, no process of this clone (processes may need a moment to exit).
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (
+        any(port_in_use(p) for p in stack.ports.values()) or processes_under(stack.clone)
+    ):
+        time.sleep(0.5)
+    assert [n for n, p in stack.ports.items() if port_in_use(p)] == [], "ports still open after make down"
+    assert processes_under(stack.clone) == [], "processes left after make down"
 
 
 def test_make_up_trains_promotes_and_serves_the_game(stack: Stack, page: Page, screenshots: Path) -> None:
@@ -119,3 +129,17 @@ def test_make_up_trains_promotes_and_serves_the_game(stack: Stack, page: Page, s
     page.goto(f"{stack.game}/?mode=about")
     expect(page.get_by_test_id("model-version")).to_have_text("1", timeout=10_000)
     page.screenshot(path=str(screenshots / "make-up-about-model.png"))
+
+
+def test_a_second_start_reuses_the_deployed_model(stack: Stack) -> None:
+    head = git(stack.clone, "rev-parse", "HEAD")
+    make_down_leaves_nothing(stack)
+    t0 = time.monotonic()
+    up = run_make(stack, "up", "DETACH=1", timeout=600)
+    seconds = time.monotonic() - t0
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    print(f"\nmake up, second start: playable after {seconds:.0f} s")
+    assert "running the Airflow DAG" not in up.stdout  # nothing retrained
+    assert git(stack.clone, "rev-parse", "HEAD") == head  # and nothing promoted
+    with urllib.request.urlopen(f"{stack.game}/model", timeout=10) as res:
+        assert json.load(res)["model_uri"] == committed_uri(stack.clone)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from manifest_tools import REPO, Obj, RenderError, environments, find, render
+import yaml
+from manifest_tools import REPO, Obj, RenderError, environments, find, pod_specs, render
 
 pytestmark = pytest.mark.manifests
 
@@ -137,3 +139,124 @@ def test_path_that_does_not_render_is_caught(repo_copy: Path) -> None:
     app = generated_applications(find(bootstrap(), "ApplicationSet", "guessme"))[1]
     assert app["spec"]["source"]["path"] == "environments/prod"
     assert any("missing.yaml" in p for p in problems(app, repo_copy))
+
+
+# --- project destinations: every cluster the ApplicationSet admits, only Guessme's namespaces -------
+
+SAMPLE_SERVERS = {"local": "https://kubernetes.default.svc", "prod": "https://prod.guessme.example:6443"}
+
+
+def destination_problems(project: Obj, env: str, objs: list[Obj]) -> list[str]:
+    """Objects of one environment's generated Application (on a labelled cluster, remote or not) that
+    the project would refuse: a namespace it does not admit there, a cluster-scoped kind not listed."""
+    spec = project["spec"]
+    server = SAMPLE_SERVERS[env]
+    cluster_kinds = {(k["group"], k["kind"]) for k in spec.get("clusterResourceWhitelist", [])}
+    found: list[str] = []
+    for obj in objs:
+        ns = obj["metadata"].get("namespace")
+        if ns is None:
+            group = obj["apiVersion"].rpartition("/")[0]
+            if (group, obj["kind"]) not in cluster_kinds:
+                found.append(f"{env}: cluster-scoped {obj['kind']} not in clusterResourceWhitelist")
+        elif not any(
+            fnmatch.fnmatchcase(server, d.get("server", ""))
+            and fnmatch.fnmatchcase(ns, d.get("namespace", ""))
+            for d in spec["destinations"]
+        ):
+            found.append(f"{env}: {obj['kind']} {ns}/{obj['metadata']['name']} on {server} is not admitted")
+    return found
+
+
+def test_project_admits_every_environment_cluster(rendered: dict[str, list[Obj]]) -> None:
+    project = find(bootstrap(), "AppProject", "guessme")
+    assert set(SAMPLE_SERVERS) == set(environments())
+    assert [p for env, objs in rendered.items() for p in destination_problems(project, env, objs)] == []
+
+
+def test_project_limited_to_the_in_cluster_server_is_caught(rendered: dict[str, list[Obj]]) -> None:
+    project = copy.deepcopy(find(bootstrap(), "AppProject", "guessme"))
+    for d in project["spec"]["destinations"]:
+        d["server"] = "https://kubernetes.default.svc"
+    assert destination_problems(project, "local", rendered["local"]) == []
+    assert any("prod.guessme.example" in p for p in destination_problems(project, "prod", rendered["prod"]))
+    project["spec"]["destinations"] = [{"server": "*", "namespace": "guessme"}]
+    assert any("guessme-platform/" in p for p in destination_problems(project, "local", rendered["local"]))
+
+
+def test_training_suspend_is_left_to_people() -> None:
+    """`kubectl patch ... suspend:false` starts training; selfHeal must not revert it."""
+    template = find(bootstrap(), "ApplicationSet", "guessme")["spec"]["template"]["spec"]
+    ignored = [d for d in template["ignoreDifferences"] if d["kind"] == "RayJob" and d["group"] == "ray.io"]
+    assert any("/spec/suspend" in d.get("jsonPointers", []) for d in ignored)
+    assert "RespectIgnoreDifferences=true" in template["syncPolicy"]["syncOptions"]
+
+
+# --- facts repeated in several files agree ------------------------------------------------------
+
+REPO_URL_IN_VALUES = re.compile(r"^\s*repo:\s*(\S+)\s*$", re.MULTILINE)
+
+
+def own_repo_urls(root: Path) -> dict[str, str]:
+    """Where this repository's URL is written -> the URL written there."""
+    appset = find(render(root / "platform/argocd"), "ApplicationSet", "guessme")
+    project = find(render(root / "platform/argocd"), "AppProject", "guessme")
+    airflow = find(render(root / "platform/airflow"), "Application", "airflow")
+    values = REPO_URL_IN_VALUES.findall((root / "platform/airflow/values.yaml").read_text())
+    own = [r for r in project["spec"]["sourceRepos"] if r.endswith(".git")]
+    return {
+        "applicationset.yaml": appset["spec"]["template"]["spec"]["source"]["repoURL"],
+        **{f"appproject.yaml sourceRepos[{i}]": r for i, r in enumerate(own)},
+        "airflow/application.yaml": next(s["repoURL"] for s in airflow["spec"]["sources"] if "ref" in s),
+        **{f"airflow/values.yaml gitSync[{i}]": r for i, r in enumerate(values)},
+    }
+
+
+def mlflow_urls(objs: list[Obj], root: Path) -> tuple[str, dict[str, str]]:
+    """(the URL of the MLflow Service, where MLFLOW_TRACKING_URI is set -> its value)."""
+    service = find(objs, "Service", "mlflow")
+    port = service["spec"]["ports"][0]["port"]
+    expected = (
+        f"http://{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local:{port}"
+    )
+    found: dict[str, str] = {}
+    for obj in objs:
+        for where, pod in pod_specs(obj):
+            for c in pod.get("initContainers", []) + pod.get("containers", []):
+                for e in c.get("env", []):
+                    if e["name"] == "MLFLOW_TRACKING_URI":
+                        found[f"{obj['kind']} {obj['metadata']['name']} {where} {c['name']}"] = e["value"]
+    values = yaml.safe_load((root / "platform/airflow/values.yaml").read_text())
+    for e in values.get("env", []):
+        if e["name"] == "MLFLOW_TRACKING_URI":
+            found["airflow/values.yaml env"] = e["value"]
+    return expected, found
+
+
+def test_repository_url_agrees_everywhere() -> None:
+    urls = own_repo_urls(REPO)
+    assert len(urls) >= 4
+    assert set(urls.values()) == {OWN_REPO}, urls
+
+
+@pytest.mark.parametrize("env", environments())
+def test_mlflow_url_agrees_with_its_service(env: str, rendered: dict[str, list[Obj]]) -> None:
+    expected, found = mlflow_urls(rendered[env], REPO)
+    assert {"airflow/values.yaml env"} < set(found)
+    assert any(k.startswith("RayJob") for k in found)
+    assert any(k.startswith("RayService") for k in found)
+    assert {k: v for k, v in found.items() if v != expected} == {}
+
+
+def test_drifting_repository_url_is_caught(repo_copy: Path) -> None:
+    values = repo_copy / "platform/airflow/values.yaml"
+    values.write_text(values.read_text().replace(OWN_REPO, "https://github.com/someone/fork.git"))
+    assert set(own_repo_urls(repo_copy).values()) == {OWN_REPO, "https://github.com/someone/fork.git"}
+
+
+def test_drifting_mlflow_url_is_caught(repo_copy: Path) -> None:
+    job = repo_copy / "apps/guessme-train/k8s/rayjob.yaml"
+    job.write_text(job.read_text().replace("svc.cluster.local:5000", "svc.cluster.local:5001"))
+    expected, found = mlflow_urls(render(repo_copy / "environments/local"), repo_copy)
+    drifted = [k for k, v in found.items() if v != expected]
+    assert drifted == ["RayJob guessme-train spec.rayClusterSpec.headGroupSpec ray-head"]

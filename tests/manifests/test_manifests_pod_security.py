@@ -28,7 +28,8 @@ def test_ray_pods_are_covered(rendered: dict[str, list[Obj]]) -> None:
     wheres = {(o["kind"], w) for o in rendered["local"] for w, _ in pod_specs(o)}
     assert ("RayService", "spec.rayClusterConfig.headGroupSpec") in wheres
     assert ("RayJob", "spec.submitterPodTemplate") in wheres
-    assert any(kind == "RayJob" and "workerGroupSpecs" in w for kind, w in wheres)
+    assert ("RayJob", "spec.rayClusterSpec.headGroupSpec") in wheres
+    assert any(kind == "RayService" and "workerGroupSpecs" in w for kind, w in wheres)
 
 
 def test_autoscaler_sidecar_is_hardened(rendered: dict[str, list[Obj]]) -> None:

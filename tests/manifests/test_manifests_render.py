@@ -37,7 +37,7 @@ def test_kustomization_is_local(folder: Path) -> None:
 def test_kustomization_renders(folder: Path) -> None:
     spec = yaml.safe_load((folder / "kustomization.yaml").read_text())
     if spec.get("kind") == "Component":
-        pytest.skip("a kustomize Component renders only inside an overlay (environments/local uses it)")
+        pytest.skip("a kustomize Component renders only inside an overlay (the environments use them)")
     objs = render(folder)
     assert objs, f"{folder} renders no objects"
     assert all(o.get("kind") and o.get("metadata", {}).get("name") for o in objs)

@@ -55,12 +55,26 @@ def test_model_env_names_an_immutable_version_or_nothing(env: str) -> None:
     assert value == "" or (value.startswith("models:/guessme-cnn/") and value.rsplit("/", 1)[1].isdigit())
 
 
-def test_a_promotion_reaches_the_serve_config(repo_copy: Path) -> None:
-    """What the pipeline's promote commit does: edit model.env; the rendered config follows."""
-    (repo_copy / "environments/local/model.env").write_text("# promoted\nMODEL_URI=models:/guessme-cnn/7\n")
-    text = serve_config_text(render(repo_copy / "environments/local"))
+@pytest.mark.parametrize("env", environments())
+def test_a_promotion_reaches_the_serve_config(env: str, repo_copy: Path) -> None:
+    """What a promotion commit does: edit the environment's model.env; its rendered config follows,
+    and no other environment's does."""
+    (repo_copy / f"environments/{env}/model.env").write_text("# promoted\nMODEL_URI=models:/guessme-cnn/7\n")
+    text = serve_config_text(render(repo_copy / f"environments/{env}"))
     assert served_model(text) == "models:/guessme-cnn/7"
     assert text == expected_text("models:/guessme-cnn/7")
+    for other in set(environments()) - {env}:
+        other_text = serve_config_text(render(repo_copy / f"environments/{other}"))
+        assert served_model(other_text) != "models:/guessme-cnn/7"
+
+
+def test_an_environment_without_the_served_model_component_is_caught(repo_copy: Path) -> None:
+    kustomization = repo_copy / "environments/prod/kustomization.yaml"
+    text = kustomization.read_text()
+    assert "  - ../../platform/components/served-model\n" in text
+    kustomization.write_text(text.replace("  - ../../platform/components/served-model\n", ""))
+    (repo_copy / "environments/prod/model.env").write_text("MODEL_URI=models:/guessme-cnn/7\n")
+    assert served_model(serve_config_text(render(repo_copy / "environments/prod"))) != "models:/guessme-cnn/7"
 
 
 def test_an_edit_of_the_serve_config_reaches_every_environment(repo_copy: Path) -> None:
