@@ -17,12 +17,13 @@ def default_repo() -> str:
 
 @dataclass(frozen=True)
 class RunSettings:
-    repo: Path  # the Git working copy: DVC data, params.yaml, and the environments/ overlays
+    repo: Path  # the developer's Git working copy: its branch is trained and promoted, its tree left alone
     env: str
     branch: str | None  # None: the branch checked out in `repo`
     include_player_data: bool
     force_promote: bool  # promote even when the gate says no (bootstrap, or an operator's decision)
-    work_dir: Path  # this run's scratch files (step results)
+    work_dir: Path  # this run's scratch files (step results, the scratch checkout the DVC stages run in)
+    state_dir: Path  # the working copy's state folder (DVC stages' download cache, Ray results)
     push: PushTarget | None = None  # publish the promotion to a remote (optional)
 
     @classmethod
@@ -49,8 +50,5 @@ class RunSettings:
             include_player_data=bool(params.get("include_player_data", True)),
             force_promote=bool(params.get("force_promote", False)),
             work_dir=state / "pipeline-runs" / safe_run,
+            state_dir=state,
         )
-
-    @property
-    def params_file(self) -> Path:
-        return self.repo / "params.yaml"

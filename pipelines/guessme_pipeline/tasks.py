@@ -1,18 +1,22 @@
 """The DAG's tasks as plain functions: small JSON-able dicts in and out (they travel as XComs).
 
-ML work runs in the ML interpreter (guessme_pipeline.ml_steps, DVC); Git and the MLflow REST calls run
-here. Nothing touches the overlay before `promote`, and `promote` is one compare-and-swap commit, so a
+ML work runs in the ML interpreter (guessme_pipeline.ml: DVC stages, guessme_pipeline.compare); Git and
+the MLflow REST calls run here. The DVC stages run in the run's scratch checkout of the branch head
+(guessme_pipeline.checkout), so the developer's working copy is never written to but by `promote`.
+Nothing touches the overlay before `promote`, and `promote` is one compare-and-swap commit, so a
 failure anywhere leaves the overlay as it was.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from guessme_pipeline import publish, registry
+from guessme_pipeline import checkout, publish, registry
 from guessme_pipeline.gate import GateParams, decide
 from guessme_pipeline.ml import run_json_step, run_step
 from guessme_pipeline.overlay import MODEL_NAME, ModelRef
@@ -25,8 +29,29 @@ class GateBlocked(RuntimeError):
     """The candidate is not better than the deployed model; nothing is promoted (the DAG skips)."""
 
 
-def _dvc_repro(s: RunSettings, stage: str, *extra: str) -> None:
-    run_step(f"dvc repro {stage}", ["-m", "dvc", "repro", *extra, stage], s.repo)
+@contextlib.contextmanager
+def scratch_checkout(s: RunSettings, commit: str, last: bool = False) -> Iterator[Path]:
+    """The run's checkout at `commit`; removed when the task fails (its downstream tasks will not run)
+    or, with `last`, when the task ends."""
+    path = checkout.ensure(s, commit)
+    try:
+        yield path
+    except BaseException:
+        checkout.remove(s)
+        raise
+    if last:
+        checkout.remove(s)
+
+
+def _dvc_repro(s: RunSettings, workdir: Path, stage: str, *extra: str) -> None:
+    run_step(f"dvc repro {stage}", ["-m", "dvc", "repro", *extra, stage], workdir, checkout.dvc_env(s))
+
+
+def _keep(source: Path, s: RunSettings) -> Path:
+    """Copy a step result out of the scratch checkout into the run's folder (the checkout is transient)."""
+    target = s.work_dir / source.name
+    shutil.copyfile(source, target)
+    return target
 
 
 def player_rounds_file(repo: Path) -> Path:
@@ -34,11 +59,15 @@ def player_rounds_file(repo: Path) -> Path:
 
 
 def prepare_data(s: RunSettings) -> dict[str, Any]:
-    """DVC reproduces the data stages (fetch -> prepare, cached when unchanged); the players' rounds are
-    snapshotted into the run, identified by their hash (the dataset version the evaluation used)."""
+    """DVC reproduces the data stages (fetch -> prepare, cached when unchanged) at the branch head; the
+    players' rounds (in the working copy) are snapshotted into the run, identified by their hash (the
+    dataset version the evaluation used)."""
     s.work_dir.mkdir(parents=True, exist_ok=True)
-    _dvc_repro(s, "prepare")
-    result: dict[str, Any] = {"test": str(s.repo / "data" / "prepared" / "test.npz"), "player_file": None}
+    commit = checkout.branch_head(s)
+    with scratch_checkout(s, commit) as work:
+        _dvc_repro(s, work, "prepare")
+        test = _keep(work / "data" / "prepared" / "test.npz", s)
+    result: dict[str, Any] = {"commit": commit, "test": str(test), "player_file": None}
     source = player_rounds_file(s.repo)
     if s.include_player_data and source.is_file() and source.stat().st_size:
         snapshot = s.work_dir / "player-rounds.jsonl"
@@ -54,11 +83,13 @@ def prepare_data(s: RunSettings) -> dict[str, Any]:
 
 def train(s: RunSettings, data: dict[str, Any]) -> dict[str, Any]:
     """DVC stage `train`: Ray Train on RAY_ADDRESS's cluster, else a local Ray started for the run.
-    Unchanged data, params and code reuse the cached model (DVC skips the stage)."""
-    _dvc_repro(s, "train")
-    model_file = s.repo / "models" / "model.pt"
-    history = json.loads((s.repo / "models" / "history.json").read_text())
+    Unchanged data, params and code reuse the cached model (DVC restores it instead of training)."""
+    with scratch_checkout(s, data["commit"]) as work:
+        _dvc_repro(s, work, "train")
+        model_file = _keep(work / "models" / "model.pt", s)
+        history = json.loads((work / "models" / "history.json").read_text())
     return {
+        "commit": data["commit"],
         "model_file": str(model_file),
         "model_md5": hashlib.md5(model_file.read_bytes()).hexdigest(),
         "epochs": len(history),
@@ -68,29 +99,35 @@ def train(s: RunSettings, data: dict[str, Any]) -> dict[str, Any]:
 
 def evaluate(s: RunSettings, data: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
     """DVC stage `evaluate` (metrics, plots), then the candidate vs. the model the branch deploys now
-    (read from the committed overlay) on the same data, and the gate's decision."""
-    _dvc_repro(s, "evaluate")
-    deployed = deployed_model(s.repo, s.env, s.branch)
-    args = ["-m", "guessme_pipeline.compare", "--model", trained["model_file"], "--test", data["test"]]
-    args += ["--deployed", deployed.uri if deployed else ""]
-    if data.get("player_file"):
-        args += ["--player", data["player_file"]]
-    report = run_json_step("compare", args, s.work_dir / "compare.json", s.repo)
-    decision = decide(report["candidate"], report["deployed"], GateParams.from_params_file(s.params_file))
+    (read from the committed overlay) on the same data, and the gate's decision (params.yaml's `gate`
+    at the trained commit)."""
+    with scratch_checkout(s, data["commit"]) as work:
+        _dvc_repro(s, work, "evaluate")
+        deployed = deployed_model(s.repo, s.env, s.branch)
+        args = ["-m", "guessme_pipeline.compare", "--model", trained["model_file"], "--test", data["test"]]
+        args += ["--deployed", deployed.uri if deployed else ""]
+        if data.get("player_file"):
+            args += ["--player", data["player_file"]]
+        report = run_json_step("compare", args, s.work_dir / "compare.json", s.repo)
+        gate = GateParams.from_params_file(work / "params.yaml")
+    decision = decide(report["candidate"], report["deployed"], gate)
     report["decision"] = decision.as_dict()
     print(f"gate: {'PROMOTE' if decision.promote else 'KEEP'} - {decision.reason}", flush=True)
     return report
 
 
 def register(s: RunSettings, trained: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
-    """DVC stage `register`: a new `guessme-cnn` version for a new model. A registration recorded in
-    the working tree that this MLflow does not hold (another server, a wiped store) is redone."""
-    _dvc_repro(s, "register")
-    registered: dict[str, Any] = json.loads((s.repo / "reports" / "registered.json").read_text())
-    if not registry.version_matches(registered["name"], int(registered["version"]), registered["run_id"]):
-        print(f"register: {registered['uri']} is not in this registry; registering again", flush=True)
-        _dvc_repro(s, "register", "--force", "--single-item")
-        registered = json.loads((s.repo / "reports" / "registered.json").read_text())
+    """DVC stage `register`: a new `guessme-cnn` version for a new model (an unchanged one keeps the
+    version DVC's run-cache recorded). A recorded registration that this MLflow does not hold (another
+    server, a wiped store) is redone. The last DVC step: the scratch checkout goes with it."""
+    with scratch_checkout(s, trained["commit"], last=True) as work:
+        _dvc_repro(s, work, "register")
+        registered: dict[str, Any] = json.loads((work / "reports" / "registered.json").read_text())
+        if not registry.version_matches(registered["name"], int(registered["version"]), registered["run_id"]):
+            print(f"register: {registered['uri']} is not in this registry; registering again", flush=True)
+            _dvc_repro(s, work, "register", "--force", "--single-item")
+            registered = json.loads((work / "reports" / "registered.json").read_text())
+        checkout.save_state(s)  # the next run starts from here: an unchanged model keeps this version
     decision = evaluation["decision"]
     registry.set_version_tags(
         registered["name"],

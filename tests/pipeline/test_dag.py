@@ -1,6 +1,10 @@
 """The DAG end to end with `dag.test()`: a real MLflow server, real Ray Train (a local Ray started by the
-training step), real DVC-stage commands and a temporary Git clone of the project. Tiny data, 1 epoch."""
+training step), real DVC-stage commands and a temporary Git clone of the project. Tiny data, 1 epoch.
 
+The pipeline trains what the branch head holds, in a scratch checkout: parameter changes a test wants the
+pipeline to see are committed (and undone afterwards), and uncommitted edits must survive untouched."""
+
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -27,6 +31,34 @@ def set_param(repo: Path, section: str, key: str, value: str) -> None:
     body = re.sub(rf"(?m)^(\s+{key}:\s*)[^#\n]*?(\s*(#.*)?)$", rf"\g<1>{value}\g<2>", block.group(1), count=1)
     assert body != block.group(1) or f"{key}: {value}" in body, f"no {section}.{key} in params.yaml"
     path.write_text(text[: block.start(1)] + body + text[block.end(1) :])
+
+
+@contextlib.contextmanager
+def committed_params(repo: Path, changes: dict[tuple[str, str], str]) -> Iterator[str]:
+    """Commit params.yaml edits on the branch; yield that commit; then reset the branch to where it was."""
+    base = git(repo, "rev-parse", "HEAD")
+    for (section, key), value in changes.items():
+        set_param(repo, section, key, value)
+    git(repo, "commit", "--quiet", "-m", f"params: {changes}", "--", "params.yaml")
+    try:
+        yield git(repo, "rev-parse", "HEAD")
+    finally:
+        git(repo, "reset", "--quiet", "--hard", base)
+
+
+def worktrees(repo: Path) -> list[str]:
+    out = git(repo, "worktree", "list", "--porcelain")
+    return [line.removeprefix("worktree ") for line in out.splitlines() if line.startswith("worktree ")]
+
+
+def registered_versions(mlflow_url: str) -> list[int]:
+    r = httpx.get(
+        f"{mlflow_url}/api/2.0/mlflow/model-versions/search",
+        params={"filter": "name='guessme-cnn'"},
+        timeout=10,
+    )
+    r.raise_for_status()
+    return sorted(int(v["version"]) for v in r.json().get("model_versions", []))
 
 
 @pytest.mark.integration
@@ -109,47 +141,54 @@ def test_first_run_commits_only_the_uri_line(
     assert re.search(r"MLflow-Run: [0-9a-f]{32}", message)
     assert re.search(r"test_accuracy=0\.\d{4}", message)
     assert champion_version(ml_mlflow_server) == 1
+    # The DVC stages ran in a scratch checkout (removed) that filled this copy's DVC cache.
     assert git(clone, "status", "--porcelain", "--untracked-files=no") == ""
+    assert worktrees(clone) == [str(clone)]
+    assert any((clone / ".dvc" / "cache" / "files").rglob("*"))
 
 
 @pytest.mark.integration
 def test_second_run_without_a_better_model_commits_nothing(
-    first_run: dict[str, Any], run_dag: RunDag, clone: Path
+    first_run: dict[str, Any], run_dag: RunDag, clone: Path, ml_mlflow_server: str
 ) -> None:
-    """Same data, same params, same seed: the retrained model does not beat the deployed one by the margin."""
-    states = run_dag()
+    """Same commit, same data: DVC restores the model (and its registration) from the shared cache; it does
+    not beat the deployed one. A developer's uncommitted edit is neither used nor touched."""
+    original = (clone / "params.yaml").read_text()
+    set_param(clone, "train", "lr", "-1.0")  # would fail training if the pipeline read the working tree
+    edited = (clone / "params.yaml").read_text()
+    try:
+        states = run_dag()
+        assert (clone / "params.yaml").read_text() == edited
+    finally:
+        (clone / "params.yaml").write_text(original)
     assert states["register"] == "success"  # every trained model is recorded, promoted or not
     assert states["promote"] == "skipped"
     assert states["champion"] == "skipped"
+    assert registered_versions(ml_mlflow_server) == [1]  # nothing retrained, nothing registered twice
     assert git(clone, "rev-parse", "HEAD") == first_run["after"]
     assert committed_uri(clone) == "models:/guessme-cnn/1"
 
 
 @pytest.mark.integration
 def test_training_failure_commits_nothing(first_run: dict[str, Any], run_dag: RunDag, clone: Path) -> None:
-    original = (clone / "params.yaml").read_text()
-    set_param(clone, "train", "lr", "-1.0")  # the optimiser refuses it
-    set_param(clone, "train", "backend", "plain")  # fail fast: the first run covers Ray Train
-    try:
+    # lr -1 the optimiser refuses; the plain backend fails fast (the first run covers Ray Train).
+    with committed_params(clone, {("train", "lr"): "-1.0", ("train", "backend"): "plain"}) as params_commit:
         states = run_dag(force_promote=True)
-    finally:
-        (clone / "params.yaml").write_text(original)
+        assert git(clone, "rev-parse", "HEAD") == params_commit
+        assert committed_uri(clone) == "models:/guessme-cnn/1"
     assert states["train"] == "failed"
     assert {states[t] for t in ("evaluate", "register", "promote", "champion")} == {"upstream_failed"}
-    assert git(clone, "rev-parse", "HEAD") == first_run["after"]
-    assert committed_uri(clone) == "models:/guessme-cnn/1"
+    assert worktrees(clone) == [str(clone)]  # the failed task removed the scratch checkout
 
 
 @pytest.mark.integration
 def test_gate_blocks_a_worse_model(first_run: dict[str, Any], run_dag: RunDag, clone: Path) -> None:
-    original = (clone / "params.yaml").read_text()
-    set_param(clone, "train", "lr", "0.00001")  # barely moves from random weights in one epoch
-    set_param(clone, "train", "backend", "plain")  # the first run covers Ray Train; save its start-up here
-    try:
+    # lr 1e-5 barely moves from random weights in one epoch; the plain backend saves Ray's start-up.
+    worse = {("train", "lr"): "0.00001", ("train", "backend"): "plain"}
+    with committed_params(clone, worse) as params_commit:
         states = run_dag()
-    finally:
-        (clone / "params.yaml").write_text(original)
+        assert git(clone, "rev-parse", "HEAD") == params_commit
+        assert committed_uri(clone) == "models:/guessme-cnn/1"
     assert states["evaluate"] == "success"
     assert states["promote"] == "skipped"
-    assert git(clone, "rev-parse", "HEAD") == first_run["after"]
-    assert committed_uri(clone) == "models:/guessme-cnn/1"
+    assert git(clone, "status", "--porcelain", "--untracked-files=no") == ""
