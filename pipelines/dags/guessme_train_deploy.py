@@ -45,6 +45,12 @@ def _settings() -> RunSettings:
         "include_player_data": Param(
             True, type="boolean", description="evaluate on the players' labelled drawings too"
         ),
+        # Off by default: the gate's player-drawing check is only fair on drawings not trained on.
+        "train_on_player_data": Param(
+            False,
+            type="boolean",
+            description="also train on the players' drawings (DVC stage `player`: a new data version)",
+        ),
         "force_promote": Param(
             False, type="boolean", description="promote even if the gate says no (bootstrap / override)"
         ),

