@@ -37,7 +37,7 @@ stage unit "${ml_pytest[@]}" -m unit
 stage manifests "${ml_pytest[@]}" -m manifests
 stage integration "${ml_pytest[@]}" -m "integration or e2e" --ignore=tests/pipeline
 stage pipeline "${airflow_pytest[@]}" tests/pipeline
-stage make-up "${ml_pytest[@]}" -m stack
+stage make-up "${ml_pytest[@]}" -m stack -s  # -s: it prints the clone-to-playable times
 
 total=$(( ${#passed[@]} + ${#failed[@]} ))
 if (( ${#failed[@]} == 0 )); then
