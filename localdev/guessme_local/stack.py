@@ -70,12 +70,30 @@ def say(msg: str) -> None:
     print(f"\033[1;34m[guessme]\033[0m {msg}", flush=True)
 
 
+SERVICES = ("mlflow", "ray", "airflow", "sync")  # start order; stopped in reverse
+STARTED: list[str] = []  # by this process: a failed start stops these, never an earlier stack's
+
+
 def record(s: Settings, service: str, pid: int) -> None:
     s.pids.mkdir(parents=True, exist_ok=True)
     (s.pids / f"{service}.pid").write_text(str(pid))
+    STARTED.append(service)
+
+
+def running(s: Settings) -> dict[str, int]:
+    """Services of an earlier `up` of this clone whose process is still alive."""
+    alive = {}
+    for service in SERVICES:
+        pid_file = s.pids / f"{service}.pid"
+        if pid_file.exists() and Path(f"/proc/{int(pid_file.read_text())}").exists():
+            alive[service] = int(pid_file.read_text())
+    return alive
 
 
 def up(s: Settings, detach: bool) -> None:
+    if alive := running(s):
+        names = ", ".join(f"{name} (pid {pid})" for name, pid in alive.items())
+        raise ServiceError(f"Guessme is already running from this clone: {names}. Stop it with `make down`")
     taken = {name: port for name, port in s.ports().items() if port_in_use(port)}
     if taken:
         names = ", ".join(f"{name} port {port}" for name, port in taken.items())
@@ -182,9 +200,11 @@ def print_urls(s: Settings, uri: str) -> None:
     print(f"    logs           {s.logs}/")
 
 
-def down(s: Settings) -> None:
+def down(s: Settings, only: list[str] | None = None) -> None:
     """Stop in reverse start order; Ray's head is stopped by its own PIDs, never `ray stop`."""
-    for service in ("airflow", "sync", "ray", "mlflow"):
+    for service in reversed(SERVICES):
+        if only is not None and service not in only:
+            continue
         pid_file = s.pids / f"{service}.pid"
         if not pid_file.exists():
             continue
@@ -211,11 +231,11 @@ def main() -> None:
         up(s, args.detach)
     except (ServiceError, httpx.HTTPError) as exc:
         print(f"\033[1;31m[guessme] error:\033[0m {exc}", file=sys.stderr)
-        down(s)
+        down(s, only=STARTED)
         sys.exit(1)
     except KeyboardInterrupt:
         say("stopping")
-        down(s)
+        down(s, only=STARTED)
         sys.exit(130)
 
 

@@ -143,3 +143,11 @@ def test_a_second_start_reuses_the_deployed_model(stack: Stack) -> None:
     assert git(stack.clone, "rev-parse", "HEAD") == head  # and nothing promoted
     with urllib.request.urlopen(f"{stack.game}/model", timeout=10) as res:
         assert json.load(res)["model_uri"] == committed_uri(stack.clone)
+
+
+def test_a_start_over_a_running_stack_fails_clearly_and_harms_nothing(stack: Stack) -> None:
+    again = run_make(stack, "up", "DETACH=1", timeout=300)
+    assert again.returncode != 0
+    assert "already running" in again.stderr, again.stdout[-2000:] + again.stderr[-2000:]
+    with urllib.request.urlopen(f"{stack.game}/healthz", timeout=10) as res:  # the first stack still serves
+        assert json.load(res)["status"] == "ok"
