@@ -5,7 +5,6 @@ same API runs inside Ray Serve (app.py) and, for the benchmark baseline, under p
 """
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from guessme_core import PreprocessingError
 from guessme_serve.body_limit import BodySizeLimit
 from guessme_serve.model_holder import NoModelError
+from guessme_serve.paths import configured_path
 from guessme_serve.rate_limit import TokenBucket
 from guessme_serve.schemas import (
     ModelInfo,
@@ -51,11 +51,7 @@ def current_service() -> GuessmeService:
 
 
 def frontend_dist() -> Path:
-    explicit = os.environ.get("GUESSME_FRONTEND_DIST")
-    if explicit:
-        return Path(explicit)
-    root = os.environ.get("GUESSME_ROOT") or Path(__file__).resolve().parents[4]
-    return Path(root) / "apps" / "frontend" / "dist"
+    return configured_path("GUESSME_FRONTEND_DIST", "apps", "frontend", "dist")
 
 
 async def predict(body: PredictRequest) -> Prediction:

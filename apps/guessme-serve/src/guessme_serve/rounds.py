@@ -6,7 +6,6 @@ the last look, so every replica on the same disk agrees and a restart loses noth
 
 import fcntl
 import json
-import os
 import threading
 import uuid
 from collections import defaultdict
@@ -14,17 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from guessme_serve.paths import configured_path
 from guessme_serve.schemas import LiveStats, RoundStats
 
 NO_VERSION = "none"
 
 
 def default_rounds_path() -> Path:
-    explicit = os.environ.get("GUESSME_PLAYER_DATA")
-    if explicit:
-        return Path(explicit)
-    root = os.environ.get("GUESSME_ROOT") or Path(__file__).resolve().parents[4]
-    return Path(root) / "data" / "player" / "rounds.jsonl"
+    return configured_path("GUESSME_PLAYER_DATA", "data", "player", "rounds.jsonl")
 
 
 class RoundStore:
