@@ -12,8 +12,11 @@ params="${GUESSME_PARAMS:-/app/params.yaml}"
 cd "$work"
 
 python -m guessme_train.fetch --params "$params" --out "$work/data/raw/mnist.npz"
+# The players' rounds (none on a fresh cluster: an empty set) become a data version like dvc.yaml's.
+python -m guessme_train.player --rounds "$work/data/player/rounds.jsonl" \
+    --out "$work/data/prepared/player.npz" --report "$work/reports/player.json"
 python -m guessme_train.prepare --params "$params" --raw "$work/data/raw/mnist.npz" \
-    --out-dir "$work/data/prepared" --report "$work/reports/data.json"
+    --player "$work/data/prepared/player.npz" --out-dir "$work/data/prepared" --report "$work/reports/data.json"
 python -m guessme_train.train --params "$params" --data "$work/data/prepared" \
     --model "$work/models/model.pt" --history "$work/models/history.json"
 python -m guessme_train.evaluate --model "$work/models/model.pt" --history "$work/models/history.json" \
