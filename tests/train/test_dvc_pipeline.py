@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow import MlflowClient
+from support.repo_snapshot import git, snapshot_repo
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("GUESSME_STATE", REPO / ".guessme"))
-PIPELINE_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore"]
-CODE = ["libs/guessme-core/src", "apps/guessme-train/src"]
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> str:
@@ -28,25 +27,16 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> s
 
 @pytest.fixture(scope="module")
 def clone(run_dir: Path) -> Path:
-    """The pipeline and its code in a new git repo, with tiny params; the ML venv linked as
+    """What a clone of the project holds, with tiny params, in a new git repo; the ML venv linked as
     `scripts/setup.sh ml` links it in a fresh clone."""
-    repo = run_dir / "dvc-clone"
-    for rel in PIPELINE_FILES:
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, repo / rel)
-    for rel in CODE:
-        shutil.copytree(REPO / rel, repo / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    repo = snapshot_repo(run_dir / "dvc-clone", model_uri=None)
     (repo / ".guessme/venvs").mkdir(parents=True)
     (repo / ".guessme/venvs/ml").symlink_to((STATE / "venvs/ml").resolve())
-    (repo / ".gitignore").write_text("/.guessme/\n__pycache__/\n")
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["prepare"]["limit"] = 400
     params["train"].update(epochs=1, backend="ray", num_workers=2)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "pipeline"], cwd=repo, check=True)
+    git(repo, "commit", "-qam", "test: tiny pipeline")
     return repo
 
 
