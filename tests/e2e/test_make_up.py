@@ -91,6 +91,12 @@ def stack(run_dir: Path) -> Iterator[Stack]:
         yield stack
     finally:
         make_down_leaves_nothing(stack)
+        # `make clean` also removes Ray's short temp folder that a deep clone like this one gets.
+        ray_dir = (clone / ".guessme" / "ray").resolve()
+        clean = run_make(stack, "clean", timeout=120)
+        assert clean.returncode == 0, clean.stdout + clean.stderr
+        assert not (clone / ".guessme").exists()
+        assert not ray_dir.exists()
 
 
 def run_make(stack: Stack, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
