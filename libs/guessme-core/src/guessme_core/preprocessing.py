@@ -168,16 +168,22 @@ def _rasterise(strokes: list[np.ndarray]) -> np.ndarray:
         segments.append(np.stack([p[:-1], p[1:]], axis=1))
     seg = np.concatenate(segments)  # (S, 2, 2): start/end, x/y
 
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
-    pix = np.stack([xx.ravel(), yy.ravel()], axis=1)  # (P, 2)
-    dist = np.full(len(pix), np.inf)
+    # Distance from every pixel centre to its nearest segment, x and y kept apart (no (P, S, 2)
+    # temporaries) and squared until the end: this is the hot path of every live guess.
+    centres = np.arange(size, dtype=np.float64) + 0.5
+    px = np.tile(centres, size)[:, None]  # (P, 1), row-major like the image
+    py = np.repeat(centres, size)[:, None]
+    dist2 = np.full(size * size, np.inf)
     for k in range(0, len(seg), _SEGMENT_CHUNK):
-        a, b = seg[k : k + _SEGMENT_CHUNK, 0], seg[k : k + _SEGMENT_CHUNK, 1]
-        ab = b - a
-        denom = np.maximum((ab**2).sum(axis=1), 1e-12)
-        ap = pix[:, None, :] - a[None]
-        t = np.clip((ap * ab[None]).sum(axis=2) / denom, 0.0, 1.0)
-        d = np.hypot(*(ap - t[..., None] * ab[None]).transpose(2, 0, 1))
-        dist = np.minimum(dist, d.min(axis=1))
+        ax, ay = seg[k : k + _SEGMENT_CHUNK, 0, 0], seg[k : k + _SEGMENT_CHUNK, 0, 1]
+        abx = seg[k : k + _SEGMENT_CHUNK, 1, 0] - ax
+        aby = seg[k : k + _SEGMENT_CHUNK, 1, 1] - ay
+        inv = 1.0 / np.maximum(abx * abx + aby * aby, 1e-12)
+        apx, apy = px - ax, py - ay  # (P, S)
+        t = np.clip((apx * abx + apy * aby) * inv, 0.0, 1.0)
+        apx -= t * abx
+        apy -= t * aby
+        dist2 = np.minimum(dist2, (apx * apx + apy * apy).min(axis=1))
+    dist = np.sqrt(dist2)
     ink = np.clip(radius + 0.5 - dist, 0.0, 1.0).reshape(size, size)
     return ink.reshape(size // ss, ss, size // ss, ss).mean(axis=(1, 3)).astype(np.float32)
