@@ -80,14 +80,15 @@ def record(s: Settings, service: str, pid: int) -> None:
     STARTED.append(service)
 
 
+def recorded(s: Settings) -> dict[str, int]:
+    """The PIDs `record` wrote for this clone, in start order."""
+    files = ((service, s.pids / f"{service}.pid") for service in SERVICES)
+    return {service: int(f.read_text()) for service, f in files if f.exists()}
+
+
 def running(s: Settings) -> dict[str, int]:
     """Services of an earlier `up` of this clone whose process is still alive."""
-    alive = {}
-    for service in SERVICES:
-        pid_file = s.pids / f"{service}.pid"
-        if pid_file.exists() and Path(f"/proc/{int(pid_file.read_text())}").exists():
-            alive[service] = int(pid_file.read_text())
-    return alive
+    return {service: pid for service, pid in recorded(s).items() if Path(f"/proc/{pid}").exists()}
 
 
 def up(s: Settings, detach: bool) -> None:
@@ -202,19 +203,15 @@ def print_urls(s: Settings, uri: str) -> None:
 
 def down(s: Settings, only: list[str] | None = None) -> None:
     """Stop in reverse start order; Ray's head is stopped by its own PIDs, never `ray stop`."""
-    for service in reversed(SERVICES):
+    for service, pid in reversed(recorded(s).items()):
         if only is not None and service not in only:
             continue
-        pid_file = s.pids / f"{service}.pid"
-        if not pid_file.exists():
-            continue
-        pid = int(pid_file.read_text())
         say(f"stopping {service} (pid {pid})")
         if service == "ray":
             ray_head.stop_ray_head_pid(pid)  # its group, and the HAProxy that lives outside it
         else:
             stop_group(pid)  # each service leads its own process group
-        pid_file.unlink()
+        (s.pids / f"{service}.pid").unlink()
 
 
 def main() -> None:
