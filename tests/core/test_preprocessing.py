@@ -9,7 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guessme_core import PreprocessingError, pixels_to_image, strokes_to_image, to_batch
-from guessme_core.preprocessing import BOX, MAX_CANVAS, MAX_POINTS, MAX_STROKES
+from guessme_core.preprocessing import (
+    BOX,
+    MAX_CANVAS,
+    MAX_POINTS,
+    MAX_STROKES,
+    _nearest_segment_dist2,
+    _segments,
+)
 
 pytestmark = pytest.mark.unit
 CENTRE = (28 - 1) / 2
@@ -105,6 +112,32 @@ coords = st.floats(min_value=0, max_value=280, allow_nan=False)
 stroke = st.integers(1, 30).flatmap(
     lambda n: st.tuples(st.lists(coords, min_size=n, max_size=n), st.lists(coords, min_size=n, max_size=n))
 )
+
+
+def brute_force_dist2(seg: np.ndarray, size: int) -> np.ndarray:
+    """Every pixel centre against every whole segment: the obvious, slow definition."""
+    c = np.arange(size) + 0.5
+    p = np.stack(np.meshgrid(c, c), axis=-1).reshape(-1, 1, 2)  # (P, 1, 2), row-major
+    a, ab = seg[None, :, 0], seg[None, :, 1] - seg[None, :, 0]
+    t = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
+    d = p - (a + t[..., None] * ab)
+    return (d * d).sum(-1).min(axis=1)
+
+
+raster_point = st.tuples(st.floats(0, 88), st.floats(0, 88))
+
+
+@settings(max_examples=60, deadline=None)
+@given(strokes=st.lists(st.lists(raster_point, min_size=1, max_size=25), min_size=1, max_size=4))
+def test_windowed_distances_match_brute_force(strokes: list[list[tuple[float, float]]]) -> None:
+    """The fast rasteriser measures each segment piece only near itself; where ink can be, it must
+    agree with measuring every pixel against every segment (and elsewhere be out of reach too)."""
+    seg = _segments([np.array(s, dtype=np.float64) for s in strokes])
+    reach = 4.9
+    fast, exact = _nearest_segment_dist2(seg, 88, reach), brute_force_dist2(seg, 88)
+    near = exact < reach * reach
+    np.testing.assert_allclose(fast[near], exact[near], rtol=1e-9, atol=1e-9)
+    assert (fast[~near] >= reach * reach - 1e-9).all()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
