@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 import pytest
-from digit_strokes import draw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.digit_strokes import draw
 
 from guessme_core import PreprocessingError, pixels_to_image, strokes_to_image, to_batch
 from guessme_core.preprocessing import (

@@ -1,18 +1,13 @@
 """Behaviour: the trained model recognises digits drawn as strokes on a 280x280 canvas, at
 several sizes, positions and slants, through the shared preprocessing (what the game sends)."""
 
-import sys
-from pathlib import Path
-
 import mlflow.pytorch
 import numpy as np
 import pytest
 import torch
+from support.digit_strokes import draw, variations
 
 from guessme_core import strokes_to_image, to_batch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
-from digit_strokes import draw, variations
 
 pytestmark = pytest.mark.integration
 

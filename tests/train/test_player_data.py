@@ -1,11 +1,11 @@
 """The players' rounds as training data: DVC stage `player` and `prepare` with data.include_player."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.digit_strokes import draw  # hand-made player-like strokes, shared with the core tests
 
 from guessme_train.datasets import Digits, load_digits, save_digits
 from guessme_train.fetch import file_md5
@@ -14,9 +14,6 @@ from guessme_train.player import load_player_digits
 from guessme_train.player import main as player_main
 from guessme_train.prepare import add_player_digits
 from guessme_train.prepare import main as prepare_main
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
-from digit_strokes import draw  # hand-made player-like strokes, shared with the core tests
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
