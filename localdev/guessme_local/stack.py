@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -156,8 +157,24 @@ def up(s: Settings, detach: bool) -> None:
     if detach:
         say("running in the background; stop with `make down`")
         return
-    say("press Ctrl-C to stop")
-    signal.pause()  # main() stops everything on Ctrl-C or SIGTERM
+    say("press Ctrl-C to stop (or `make down` from another terminal)")
+    procs = {"mlflow": mlflow.process, "ray": head.process, "airflow": airflow, "sync": sync}
+    watch(s, procs)  # main() stops everything on Ctrl-C, SIGTERM or a service that died
+
+
+def watch(s: Settings, procs: dict[str, subprocess.Popen], poll_s: float = 1.0) -> None:
+    """Stay in the foreground while the stack runs. Returns once `make down` (another terminal)
+    has stopped it; raises ServiceError when a service dies on its own, so main() stops the rest
+    rather than leave a half-working stack behind. Polling our own children also reaps them."""
+    while True:
+        for service, proc in procs.items():
+            if proc.poll() is None:
+                continue
+            if not (s.pids / f"{service}.pid").exists():  # `down` forgets a PID before it stops it
+                say("stopped by `make down`")
+                return
+            raise ServiceError(f"{service} exited on its own (code {proc.returncode}); see {s.logs}/")
+        time.sleep(poll_s)
 
 
 def registry_has(uri: str, mlflow_port: int) -> bool:
@@ -207,11 +224,12 @@ def down(s: Settings, only: list[str] | None = None) -> None:
         if only is not None and service not in only:
             continue
         say(f"stopping {service} (pid {pid})")
+        # Forget the PID first: a foreground `make up` watching it then knows the stop is wanted.
+        (s.pids / f"{service}.pid").unlink()
         if service == "ray":
             ray_head.stop_ray_head_pid(pid)  # its group, and the HAProxy that lives outside it
         else:
             stop_group(pid)  # each service leads its own process group
-        (s.pids / f"{service}.pid").unlink()
 
 
 def main() -> None:
