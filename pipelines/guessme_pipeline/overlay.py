@@ -1,15 +1,17 @@
 """The one overlay file that names the served model: `environments/<env>/model.env`.
 
-It holds exactly one `MODEL_URI=models:/guessme-cnn/N` line (plus comments and blank lines); an empty
+It holds exactly one `MODEL_URI=models:/<name>/N` line (plus comments and blank lines); an empty
 `MODEL_URI=` means no model is promoted yet. Only an immutable registry version is accepted: an alias could
-move with no Git change and could not be reverted.
+move with no Git change and could not be reverted. The registered model's name is not fixed here: it
+comes with the URI, from the `register` stage (params.yaml, `register.model_name`).
 """
 
 import re
 from dataclasses import dataclass
 
-MODEL_NAME = "guessme-cnn"
-_URI = re.compile(rf"models:/{re.escape(MODEL_NAME)}/([1-9][0-9]*)")
+# MLflow's registered-model names as Guessme uses them: no "/" or "@" (those would read as a path or
+# an alias), nothing that needs quoting in a Git branch name.
+_URI = re.compile(r"models:/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)/(?P<version>[1-9][0-9]*)")
 _LINE = re.compile(r"MODEL_URI=(.*)")
 
 
@@ -20,20 +22,16 @@ class OverlayError(ValueError):
 @dataclass(frozen=True)
 class ModelRef:
     uri: str
+    name: str
     version: int
 
     @classmethod
     def parse(cls, uri: str) -> "ModelRef":
         match = _URI.fullmatch(uri.strip())
         if match is None:
-            raise OverlayError(
-                f"model URI {uri!r} is not an immutable registry version `models:/{MODEL_NAME}/<N>`"
-            )
-        return cls(f"models:/{MODEL_NAME}/{match.group(1)}", int(match.group(1)))
-
-    @classmethod
-    def of_version(cls, version: int) -> "ModelRef":
-        return cls.parse(f"models:/{MODEL_NAME}/{version}")
+            raise OverlayError(f"model URI {uri!r} is not an immutable registry version `models:/<name>/<N>`")
+        name, version = match["name"], int(match["version"])
+        return cls(f"models:/{name}/{version}", name, version)
 
 
 def overlay_path(env: str) -> str:

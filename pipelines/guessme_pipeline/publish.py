@@ -3,7 +3,7 @@
 - push: the promoted branch goes to `remote` (fast-forward only: the remote's own compare-and-swap; a
   rejected push fails with the reason and the next run pushes again, since pushing is idempotent).
 - pull request: the promotion commit is built on the remote's base branch (no local branch moves: the
-  environment changes when the pull request is merged), pushed to `promote/<env>/guessme-cnn-<N>`, and a
+  environment changes when the pull request is merged), pushed to `promote/<env>/<model name>-<N>`, and a
   pull request is opened through the GitHub REST API.
 
 Credentials come only from the environment (GUESSME_GIT_TOKEN, else GITHUB_TOKEN), handed to git by an
@@ -73,7 +73,7 @@ def propose(repo: Path, env: str, candidate: Candidate, target: PushTarget) -> d
     """Build the promotion on the remote's base branch and push it to a pull-request branch."""
     git = Git(repo)
     path = overlay_path(env)
-    head_branch = f"promote/{env}/guessme-cnn-{candidate.model.version}"
+    head_branch = f"promote/{env}/{candidate.model.name}-{candidate.model.version}"
     with repo_lock(git, 120.0), credentials() as creds:
         try:
             git.run("fetch", "--quiet", target.remote, f"refs/heads/{target.branch}", env=creds)

@@ -19,7 +19,7 @@ from typing import Any
 from guessme_pipeline import checkout, publish, registry
 from guessme_pipeline.gate import GateParams, decide
 from guessme_pipeline.ml import run_json_step, run_step
-from guessme_pipeline.overlay import MODEL_NAME, ModelRef
+from guessme_pipeline.overlay import ModelRef
 from guessme_pipeline.promote import Candidate, deployed_model
 from guessme_pipeline.promote import promote as promote_commit
 from guessme_pipeline.settings import RunSettings
@@ -155,7 +155,8 @@ def promote(s: RunSettings, registered: dict[str, Any], evaluation: dict[str, An
         run_id=registered["run_id"],
         metrics={k: v for k, v in evaluation["candidate"].items() if k.endswith("accuracy")},
     )
-    out: dict[str, Any] = {"uri": candidate.model.uri, "version": candidate.model.version}
+    model = candidate.model
+    out: dict[str, Any] = {"uri": model.uri, "name": model.name, "version": model.version}
     if s.push and s.push.pull_request:  # the environment changes when the pull request is merged
         return {**out, **publish.propose(s.repo, s.env, candidate, s.push)}
     result = promote_commit(s.repo, s.env, candidate, branch=s.branch)
@@ -169,5 +170,5 @@ def promote(s: RunSettings, registered: dict[str, Any], evaluation: dict[str, An
 
 def mark_champion(promoted: dict[str, Any]) -> dict[str, Any]:
     """Informational only: deployments name the immutable version, never the alias."""
-    registry.set_alias(MODEL_NAME, registry.CHAMPION, int(promoted["version"]))
+    registry.set_alias(promoted["name"], registry.CHAMPION, int(promoted["version"]))
     return {"alias": registry.CHAMPION, "version": promoted["version"]}

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.unit
 
 def candidate(version: int, accuracy: float = 0.97) -> Candidate:
     return Candidate(
-        ModelRef.of_version(version), run_id=f"run{version:04d}", metrics={"test_accuracy": accuracy}
+        ModelRef.parse(f"models:/guessme-cnn/{version}"),
+        run_id=f"run{version:04d}",
+        metrics={"test_accuracy": accuracy},
     )
 
 
@@ -139,6 +141,10 @@ def test_bad_overlays_and_uris_are_refused(tmp_path: Path) -> None:
         ModelRef.parse("models:/guessme-cnn@champion")
     with pytest.raises(OverlayError, match="immutable"):
         ModelRef.parse("runs:/abc/model")
+    for bad in ("models:/guessme-cnn/0", "models:/team/guessme-cnn/3", "models:/guessme-cnn/latest"):
+        with pytest.raises(OverlayError, match="immutable"):
+            ModelRef.parse(bad)
+    assert ModelRef.parse(" models:/digits-v2/3\n") == ModelRef("models:/digits-v2/3", "digits-v2", 3)
     with pytest.raises(OverlayError, match="exactly one"):
         read_model("MODEL_URI=models:/guessme-cnn/1\nMODEL_URI=models:/guessme-cnn/2\n")
     repo = make_repo(
@@ -154,4 +160,4 @@ def test_bad_overlays_and_uris_are_refused(tmp_path: Path) -> None:
 
 def test_rewrite_keeps_comments_and_layout() -> None:
     text = "# served model\n\nMODEL_URI=models:/guessme-cnn/1\n# trailing note\n"
-    assert with_model(text, ModelRef.of_version(12)) == text.replace("/1\n", "/12\n")
+    assert with_model(text, ModelRef.parse("models:/guessme-cnn/12")) == text.replace("/1\n", "/12\n")

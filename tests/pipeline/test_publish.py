@@ -14,7 +14,8 @@ pytestmark = pytest.mark.unit
 
 
 def candidate(version: int) -> Candidate:
-    return Candidate(ModelRef.of_version(version), run_id="r" * 32, metrics={"test_accuracy": 0.98})
+    model = ModelRef.parse(f"models:/guessme-cnn/{version}")
+    return Candidate(model, run_id="r" * 32, metrics={"test_accuracy": 0.98})
 
 
 @pytest.fixture

@@ -121,7 +121,8 @@ class GuessmeService:
         strokes_to_image(round_in.strokes, round_in.width, round_in.height)  # a usable drawing only
         model = self.holder.current
         version = round_in.model_version or (model.version if model else None)
-        uri = f"models:/{model_name(model)}/{version}" if version else ""
+        # The registered name is the served model's; with none loaded, the round names no model.
+        uri = f"models:/{model_name(model)}/{version}" if model and version else ""
         record = self.rounds.append(
             {
                 "strokes": round_in.strokes,
@@ -141,8 +142,8 @@ class GuessmeService:
         return self.rounds.stats()
 
 
-def model_name(model: LoadedModel | None) -> str:
-    return model.uri.split("/")[1] if model else "guessme-cnn"
+def model_name(model: LoadedModel) -> str:
+    return model.uri.split("/")[1]
 
 
 def _prediction(model: LoadedModel, probs: np.ndarray) -> Prediction:
