@@ -19,9 +19,10 @@ export PYTHONPATH="$GUESSME_ROOT/libs/guessme-core/src:$GUESSME_ROOT/apps/guessm
 
 # Keep every tool's state inside the clone, never in $HOME or /tmp.
 ray_dir="$GUESSME_STATE/ray"
-if [[ -z "${RAY_TMPDIR:-}" && ${#ray_dir} -gt 45 ]]; then
-  # Unix socket paths are capped at 107 bytes and Ray nests ~62 more under its temp dir: a deep
-  # clone gets a short per-clone folder instead, linked from .guessme/ray (`make clean` removes both).
+if [[ -z "${RAY_TMPDIR:-}" && ${#ray_dir} -gt 34 ]]; then
+  # Unix socket paths are capped at 107 bytes and Ray nests up to 72 more under its temp dir
+  # (/ray/session_<date>_<time>_<us>_<pid>/sockets/dash_MetricsHead): a clone deeper than a few
+  # folders gets a short per-clone folder instead, linked from .guessme/ray (`make clean` removes both).
   short="/tmp/guessme-ray-$(printf %s "$GUESSME_STATE" | sha256sum | cut -c1-12)"
   mkdir -p "$short" "$GUESSME_STATE"
   [[ -L "$ray_dir" || ! -e "$ray_dir" ]] && ln -sfn "$short" "$ray_dir"
