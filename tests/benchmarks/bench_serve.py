@@ -176,7 +176,7 @@ def test_serving_latency(
     points = sum(len(xs) for xs, _ in strokes)
     print(f"\nServing latency, {BLOCKS * PER_BLOCK} sequential requests per row (alternating blocks); "
           f"concurrent = {CLIENTS} clients for {THROUGHPUT_S:g} s; "
-          f"strokes = a drawn 8, {len(strokes)} strokes, {points} points, 400x400 canvas")  # fmt: skip
+          f"strokes = a drawn 8 ({len(strokes)} stroke(s), {points} points, 400 px canvas)")  # fmt: skip
     print(f"{'':44s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s} {'conc req/s':>11s}")
     for name, row in sorted(rows.items(), key=lambda kv: (kv[0].split()[-1], kv[0])):
         conc = f"{row['conc_rps']:11.0f}" if "conc_rps" in row else f"{'':11s}"
