@@ -13,7 +13,13 @@ import numpy as np
 from pydantic import ValidationError
 
 from guessme_core import PreprocessingError, pixels_to_image, strokes_to_image
-from guessme_serve.model_holder import LoadedModel, ModelHolder, NoModelError, load_from_registry
+from guessme_serve.model_holder import (
+    LoadedModel,
+    ModelHolder,
+    NoModelError,
+    load_from_registry,
+    parse_model_uri,
+)
 from guessme_serve.rounds import RoundStore, default_rounds_path
 from guessme_serve.schemas import (
     Drawing,
@@ -122,7 +128,7 @@ class GuessmeService:
         model = self.holder.current
         version = round_in.model_version or (model.version if model else None)
         # The registered name is the served model's; with none loaded, the round names no model.
-        uri = f"models:/{model_name(model)}/{version}" if model and version else ""
+        uri = f"models:/{parse_model_uri(model.uri)[0]}/{version}" if model and version else ""
         record = self.rounds.append(
             {
                 "strokes": round_in.strokes,
@@ -140,10 +146,6 @@ class GuessmeService:
 
     def round_stats(self) -> RoundStats:
         return self.rounds.stats()
-
-
-def model_name(model: LoadedModel) -> str:
-    return model.uri.split("/")[1]
 
 
 def _prediction(model: LoadedModel, probs: np.ndarray) -> Prediction:

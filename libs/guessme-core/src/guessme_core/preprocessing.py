@@ -201,8 +201,9 @@ def _nearest_segment_dist2(seg: np.ndarray, size: int, reach: float) -> np.ndarr
     which = np.repeat(np.arange(len(seg)), n)
     k = np.arange(len(which)) - np.repeat(np.cumsum(n) - n, n)
     t0, t1 = (k / n[which])[:, None], ((k + 1) / n[which])[:, None]
-    pa = a[which] + t0 * ab[which]  # (N, 2) piece starts and ends
-    pab = (a[which] + t1 * ab[which]) - pa
+    aw, abw = a[which], ab[which]  # each piece's own segment
+    pa = aw + t0 * abw  # (N, 2) piece starts and ends
+    pab = (aw + t1 * abw) - pa
 
     # A piece's window: its bounding box grown by `reach`, as pixel indices clipped to the raster.
     win = math.ceil(_PIECE + 2 * reach) + 2
