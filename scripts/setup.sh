@@ -13,7 +13,11 @@ setup_venv() { # name
   [[ -f "$lock" ]] || die "missing $lock (run: make lock)"
   local key
   key="$({ cat "$lock"; "$PYTHON_BIN" -VV; uname -m; } | sha256sum | cut -c1-16)"
-  local dir="$GUESSME_CACHE/venvs/$name-$key"
+  local dir="$GUESSME_CACHE/venvs/$name-$key" lock_fd
+  mkdir -p "$GUESSME_CACHE/venvs"
+  # Clones share the cache: one builds an environment while the others wait for it (not 6.5 GB each).
+  exec {lock_fd}>"$dir.lock"
+  flock "$lock_fd"
   if [[ ! -f "$dir/.complete" ]]; then
     log "building the $name environment from $lock (once per lock; cached in $dir)"
     local tmp="$dir.tmp.$$"
@@ -29,6 +33,7 @@ setup_venv() { # name
     touch "$tmp/.complete"
     rm -rf "$dir"; mv "$tmp" "$dir"
   fi
+  flock -u "$lock_fd"; exec {lock_fd}>&-
   mkdir -p "$GUESSME_STATE/venvs"
   ln -sfn "$dir" "$GUESSME_STATE/venvs/$name"
 }
