@@ -24,7 +24,8 @@ ensure_auth_token()  # the train stage's private local Ray uses token auth (scri
 server = start_mlflow(Path(sys.argv[1]), free_port())  # its own session: it outlives this process
 print(server.process.pid, server.url)
 EOF
-)
+) || true  # checked below
+[[ -n "${mlflow_pid:-}" ]] || { rm -rf "$registry"; die "the throwaway MLflow server did not start"; }
 export MLFLOW_TRACKING_URI
 stop_registry() {
   kill -- "-$mlflow_pid" 2>/dev/null || true
@@ -37,5 +38,10 @@ log "dvc repro (throwaway MLflow registry at $MLFLOW_TRACKING_URI)"
 # A private local Ray for training, whatever RAY_ADDRESS this shell has.
 env -u RAY_ADDRESS "$ML_PYTHON" -m dvc repro "$@"
 "$ML_PYTHON" -m dvc status
-log "dvc.lock now matches this working copy; commit it with the outputs Git keeps:"
-git status --short -- dvc.lock metrics.json reports/
+changed="$(git status --short -- dvc.lock metrics.json reports/)"
+if [[ -z "$changed" ]]; then
+  log "dvc.lock already matched this working copy: nothing to commit"
+else
+  log "dvc.lock now matches this working copy; commit it with the outputs Git keeps:"
+  printf '%s\n' "$changed"
+fi
