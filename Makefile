@@ -1,7 +1,7 @@
 # Guessme: the two commands are `make up` and `make test`. Everything else is a building block.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help up down test bench setup lock clean lint fmt
+.PHONY: help up down test bench setup lock dvc-lock clean lint fmt
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ setup: ## build/link the cached environments (idempotent)
 
 lock: ## re-resolve requirements/*.in into requirements/*.lock
 	@scripts/lock.sh
+
+dvc-lock: ## run the changed pipeline stages so dvc.lock matches the code and params (then commit it)
+	@scripts/dvc-lock.sh
 
 fmt: ## format Python code
 	@scripts/setup.sh ml && .guessme/venvs/ml/bin/ruff format . && .guessme/venvs/ml/bin/ruff check --fix .

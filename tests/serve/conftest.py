@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import torch
 
 from guessme_core import GuessmeCNN
@@ -13,3 +16,14 @@ def tiny_model(version: str = "1", seed: int = 0) -> LoadedModel:
     torch.manual_seed(seed)
     module = GuessmeCNN(width=4).eval()
     return LoadedModel(f"models:/guessme-cnn/{version}", version, module, "2026-01-01T00:00:00+00:00", {})
+
+
+API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+
+
+def documented_ws_codes() -> set[str]:
+    """The WebSocket error codes docs/api.md documents (its `| code | meaning |` table)."""
+    table = API_DOC.read_text().split("| code | meaning |", 1)[1].split("\n\n", 1)[0]
+    codes = set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE))
+    assert "invalid_json" in codes, f"no WebSocket error code table found in {API_DOC}"
+    return codes

@@ -18,9 +18,11 @@ from guessme_serve.model_holder import ModelHolder
 from guessme_serve.rounds import RoundStore
 from guessme_serve.service import GuessmeService
 
-from .conftest import tiny_model
+from .conftest import documented_ws_codes, tiny_model
 
 pytestmark = pytest.mark.unit
+# What a hostile message may get back: a documented code that blames the input, not the server.
+BAD_INPUT_CODES = documented_ws_codes() - {"internal_error"}
 
 STROKES = {"strokes": [[[10, 50, 90], [20, 120, 220]], [[30, 60], [40, 40]]], "width": 280, "height": 280}
 PIXELS = {
@@ -139,6 +141,29 @@ def test_malformed_json_and_oversized_bodies(client: TestClient) -> None:
 
     res = client.post("/predict", content=chunks(), headers={"content-type": "application/json"})
     assert res.status_code == 413
+    assert client.post("/predict", json=PIXELS).status_code == 200
+
+
+# 100,000 levels: far past the ~1,000 Python's JSON parser follows, and 200 kB, under every size limit.
+DEEP = 100_000
+
+
+@pytest.mark.parametrize(
+    "raw", ["[" * DEEP + "]" * DEEP, '{"a": ' * DEEP + "1" + "}" * DEEP], ids=["arrays", "objects"]
+)
+def test_deeply_nested_json_is_bad_input_on_both_transports(client: TestClient, raw: str) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text(raw)
+        reply = ws.receive_json()
+        assert reply == {"type": "error", "id": None, "code": "invalid_json", "message": reply["message"]}
+        assert "nesting is too deep" in reply["message"]
+        ws.send_text(json.dumps({"type": "predict", "id": "after", **PIXELS}))
+        assert ws.receive_json()["id"] == "after"  # the socket goes on serving
+    for route in ("/predict", "/rounds"):
+        res = client.post(route, content=raw, headers={"content-type": "application/json"})
+        assert res.status_code == 422, res.text
+        assert "nesting is too deep" in res.json()["detail"]
+        assert [e["type"] for e in res.json()["errors"]] == ["json_invalid"]
     assert client.post("/predict", json=PIXELS).status_code == 200
 
 
@@ -289,7 +314,7 @@ def test_fuzzed_input_never_breaks_the_server(client: TestClient, body: Any) -> 
         reply = ws.receive_json()
         assert reply["type"] in ("prediction", "error")
         if reply["type"] == "error":
-            assert reply["code"] != "internal_error"
+            assert reply["code"] in BAD_INPUT_CODES, reply
             assert reply["message"]
         ws.send_text(json.dumps({"type": "predict", "id": "after", **PIXELS}))
         assert ws.receive_json()["id"] == "after"

@@ -5,15 +5,18 @@ same API runs inside Ray Serve (app.py) and, for the benchmark baseline, under p
 """
 
 import logging
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 
 from guessme_core import PreprocessingError
 from guessme_serve.body_limit import BodySizeLimit
+from guessme_serve.json_input import parse_json
 from guessme_serve.model_holder import NoModelError
 from guessme_serve.paths import configured_path
 from guessme_serve.rate_limit import TokenBucket
@@ -146,12 +149,34 @@ async def _no_model(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503)
 
 
+class _JSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = parse_json(await self.body())
+        return self._json
+
+
+class JSONInputRoute(APIRoute):
+    """Routes whose JSON bodies are parsed by parse_json (FastAPI's custom Request/APIRoute hook):
+    FastAPI answers a JSONDecodeError with a RequestValidationError (422, `json_invalid`), but any
+    other parse failure with `400 There was an error parsing the body`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            return await handler(_JSONRequest(request.scope, request.receive))
+
+        return route_handler
+
+
 def create_api() -> FastAPI:
     api = FastAPI(
         title="Guessme serving API",
         version="1.0",
         description="Guess hand-drawn digits with the model named in Git. See docs/api.md.",
     )
+    api.router.route_class = JSONInputRoute  # deep nesting is a 422 like any bad JSON
     api.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     api.add_exception_handler(RequestValidationError, _invalid_request)
     api.add_exception_handler(PreprocessingError, _bad_drawing)

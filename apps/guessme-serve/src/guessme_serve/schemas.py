@@ -119,6 +119,9 @@ def describe(errors: Sequence[Mapping[str, Any]], limit: int = 3) -> str:
     for err in errors[:limit]:
         loc = ".".join(str(p) for p in err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
+        reason = str((err.get("ctx") or {}).get("error", ""))
+        if err["type"] == "json_invalid" and reason not in msg:  # FastAPI keeps the parser's reason in ctx
+            msg = f"{msg}: {reason}"
         parts.append(f"{loc}: {msg}" if loc else msg)
     more = len(errors) - limit
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

@@ -4,7 +4,6 @@ The Ray Serve deployment (app.py) owns one GuessmeService per replica; the bench
 same service under plain uvicorn to measure what Ray Serve adds.
 """
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from guessme_core import PreprocessingError, pixels_to_image, strokes_to_image
+from guessme_serve.json_input import JSONNestingError, parse_json
 from guessme_serve.model_holder import (
     LoadedModel,
     ModelHolder,
@@ -84,7 +84,9 @@ class GuessmeService:
         msg_id: Any = None
         try:
             try:
-                message = json.loads(text)
+                message = parse_json(text)
+            except JSONNestingError as exc:
+                return _error(None, "invalid_json", f"message refused: {exc}")
             except ValueError as exc:
                 return _error(None, "invalid_json", f"message is not valid JSON: {exc}")
             if not isinstance(message, dict):
