@@ -62,8 +62,9 @@ def application_values(app: Obj) -> Obj:
     return dict((chart_source(app).get("helm") or {}).get("valuesObject") or {})
 
 
-def render_application(app: Obj, folder: Path, values: Obj | None = None) -> list[Obj]:
-    """Every object Argo CD would apply for a chart Application: templates and crds/, namespaced."""
+def render_application(app: Obj, folder: Path, values: Obj | None = None, crds: bool = True) -> list[Obj]:
+    """Every object Argo CD would apply for a chart Application: templates and crds/ (parsing the
+    large KubeRay CRDs takes seconds: `crds=False` leaves them out), namespaced."""
     import helm_python as helm
 
     source = chart_source(app)
@@ -73,7 +74,7 @@ def render_application(app: Obj, folder: Path, values: Obj | None = None) -> lis
         texts = chart.render(
             application_values(app) if values is None else values, name=release, namespace=namespace
         )
-        crd_texts = [c["data"] for c in chart.crds]
+        crd_texts = [c["data"] for c in chart.crds] if crds else []
     objs = [
         doc
         for text in [*texts.values(), *crd_texts]

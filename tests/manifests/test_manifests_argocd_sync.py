@@ -71,7 +71,8 @@ def test_is_destination_permitted(env: str, rendered: dict[str, list[Obj]]) -> N
     project, appset = find(objs, "AppProject", "guessme"), find(objs, "ApplicationSet", "guessme")
     apps = env_applications(env, rendered[env], appset)
     assert len(apps) >= 3
-    assert destination_problems(project, apps, SAMPLE_SERVERS[env]) == []
+    problems = destination_problems(project, apps, SAMPLE_SERVERS[env])
+    assert not problems, "\n".join(problems)
 
 
 def test_application_without_namespace_is_refused(rendered: dict[str, list[Obj]]) -> None:
@@ -160,7 +161,8 @@ def test_skip_dry_run_on_missing_resource(
 ) -> None:
     children = {"kuberay-operator": chart_rendered[env]}
     assert ("ray.io", "RayService") in crd_kinds(chart_rendered[env])
-    assert crd_order_problems(generated_for(env), rendered[env], children) == []
+    problems = crd_order_problems(generated_for(env), rendered[env], children)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize(
@@ -197,4 +199,5 @@ def test_application_level_option_also_allows_it(
     for kind, name in (("RayService", "guessme-serve"), ("RayJob", "guessme-train")):
         del find(objs, kind, name)["metadata"]["annotations"][SYNC_OPTIONS]
     parent["spec"]["syncPolicy"]["syncOptions"].append(SKIP_DRY_RUN)
-    assert crd_order_problems(parent, objs, {"kuberay-operator": chart_rendered["local"]}) == []
+    problems = crd_order_problems(parent, objs, {"kuberay-operator": chart_rendered["local"]})
+    assert not problems, "\n".join(problems)

@@ -159,7 +159,8 @@ def test_requests_fit_the_budget(
     assert ("RayJob guessme/guessme-train head" in whats) == (state == "training")
     cpu, mem = figures(workloads, budget)
     print(f"{env} {state}: requests {cpu:.2f} CPU, {mem:.2f} GiB")  # figures for the report (pytest -s)
-    assert budget_problems(env, budget, workloads, state) == []
+    problems = budget_problems(env, budget, workloads, state)
+    assert not problems, "\n".join(problems)
 
 
 def test_training_head_keeps_logical_cpus_apart_from_its_request(rendered: dict[str, list[Obj]]) -> None:

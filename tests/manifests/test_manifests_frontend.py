@@ -65,7 +65,8 @@ def backend_of(objs: list[Obj]) -> tuple[str, str]:
 def test_nginx_resolves_the_late_serve_service_per_request(env: str, rendered: dict[str, list[Obj]]) -> None:
     backend, namespace = backend_of(rendered[env])
     assert find(rendered[env], "RayService", RAYSERVICE)["metadata"]["namespace"] == namespace
-    assert nginx_problems(TEMPLATE.read_text(), DOCKERFILE.read_text(), backend, namespace) == []
+    problems = nginx_problems(TEMPLATE.read_text(), DOCKERFILE.read_text(), backend, namespace)
+    assert not problems, "\n".join(problems)
 
 
 def test_literal_proxy_pass_and_short_name_are_caught(rendered: dict[str, list[Obj]]) -> None:
@@ -100,7 +101,8 @@ def ingress_problems(objs: list[Obj]) -> list[str]:
 @pytest.mark.parametrize("env", ["local", "prod"])
 def test_ingress_names_its_class(env: str, rendered: dict[str, list[Obj]]) -> None:
     assert [o for o in rendered[env] if o["kind"] == "Ingress"]
-    assert ingress_problems(rendered[env]) == []
+    problems = ingress_problems(rendered[env])
+    assert not problems, "\n".join(problems)
 
 
 def test_ingress_without_class_is_caught(rendered: dict[str, list[Obj]]) -> None:

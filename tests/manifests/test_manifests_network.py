@@ -74,7 +74,8 @@ def test_needed_flows_allowed_and_others_denied(
     assert any(n.startswith("guessme-serve-") and "-worker-" in n for n in names)
     assert any(n.startswith("guessme-train-") and "-head-" in n for n in names)
     assert ("object-store" in names) == (env == "local")
-    assert reachability_problems(network, pods, flows, own_namespaces(rendered[env])) == []
+    problems = reachability_problems(network, pods, flows, own_namespaces(rendered[env]))
+    assert not problems, "\n".join(problems)
 
 
 # --- each kind of failure, on a broken copy -------------------------------------------------------

@@ -57,7 +57,8 @@ def autoscaler_token_problems(obj: Obj) -> list[str]:
 def test_kuberay_autoscaler_reads_the_service_account_token(env: str, rendered: dict[str, list[Obj]]) -> None:
     service = find(rendered[env], "RayService", "guessme-serve")
     assert service["spec"]["rayClusterConfig"]["enableInTreeAutoscaling"] is True
-    assert autoscaler_token_problems(service) == []
+    problems = autoscaler_token_problems(service)
+    assert not problems, "\n".join(problems)
     # The token reaches the sidecar only: the Ray head (Serve's user code) still has none.
     head = service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
     assert head["automountServiceAccountToken"] is False
