@@ -1,15 +1,18 @@
-"""Argo CD admits and can sync every Application: the rules of Argo CD and gitops-engine, encoded.
+"""Argo CD admits and can sync every Application: the rules of Argo CD v3.5.1, encoded.
 
-- IsDestinationPermitted (argoproj/argo-cd pkg/apis/application/v1alpha1/app_project_types.go):
+Read at tag v3.5.1 of argoproj/argo-cd (gitops-engine lives in that repository since v3):
+- pkg/apis/application/v1alpha1/app_project_types.go, IsDestinationPermitted/isDestinationMatched:
   an Application is refused (InvalidSpecError) unless some project destination glob-matches BOTH
-  its server and its namespace; an unset namespace is "" and matches only "*".
-- SkipDryRunOnMissingResource (argoproj/gitops-engine pkg/sync/sync_context.go,
-  shouldSkipDryRunOnMissingResource): a custom resource whose CRD the cluster does not know fails
-  the whole sync at dry-run unless its CRD is part of THE SAME sync (hasCRDOfGroupKind), the
-  resource carries `argocd.argoproj.io/sync-options: SkipDryRunOnMissingResource=true`, or the
-  Application sets that sync option. A CRD installed by a child Application is not in the same sync.
-- Automated sync does not retry a revision whose sync failed (argo-cd docs/user-guide/auto_sync.md)
-  unless syncPolicy.retry is set: a resource applied before its CRD exists needs a retry.
+  its server and its namespace (globMatch: "*" matches anything, a name only itself); an unset
+  namespace is "" and matches only "*".
+- gitops-engine/pkg/sync/sync_context.go, shouldSkipDryRunOnMissingResource: a custom resource
+  whose CRD the cluster does not know fails the whole sync at dry-run unless its CRD is part of THE
+  SAME sync (hasCRDOfGroupKind), the resource carries `argocd.argoproj.io/sync-options:
+  SkipDryRunOnMissingResource=true`, or the Application sets that sync option. A CRD installed by a
+  child Application is not in the parent's sync, and the parent does not wait for the child
+  (docs/operator-manual/upgrading/1.7-1.8.md: Application health assessment removed).
+- docs/user-guide/auto_sync.md: automatic sync will not reattempt a sync that failed against the
+  same commit; syncPolicy.retry does. A resource applied before its CRD exists needs it.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from manifest_tools import RAYSERVICE, REPO, Obj, find
@@ -116,3 +119,51 @@ def test_ingress_without_class_is_caught(rendered: dict[str, list[Obj]]) -> None
 def test_template_is_what_the_image_uses() -> None:
     # The checks above read this template and this Dockerfile: the image must render this file.
     assert "COPY --chown=101:101 nginx/default.conf.template /etc/nginx/templates/" in DOCKERFILE.read_text()
+
+
+# --- the real nginx, where one is installed (`apt-get install nginx-light`): start, no Serve --------
+
+
+def nginx_test(template: str, tmp_path: Path, backend: str) -> subprocess.CompletedProcess[str]:
+    """`nginx -t` on the template as the image's entrypoint renders it, with an unresolvable backend."""
+    conf = tmp_path / "conf.d"
+    conf.mkdir()
+    rendered = template.replace("${GUESSME_BACKEND}", backend).replace(
+        "${NGINX_LOCAL_RESOLVERS}", "127.0.0.1"
+    )
+    (conf / "default.conf").write_text(rendered)
+    kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    temp = " ".join(f"{kind}_temp_path {{0}};" for kind in kinds)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}}\n"
+        f"http {{ access_log off; {temp.format(tmp_path)} include {conf}/*.conf; }}\n"
+    )
+    return subprocess.run(
+        [str(NGINX), "-t", "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+NGINX = shutil.which("nginx") or ""
+needs_nginx = pytest.mark.skipif(
+    not NGINX, reason="no nginx binary here (apt-get install nginx-light to run it)"
+)
+# A name no resolver answers here, like the Serve Service before KubeRay creates it.
+MISSING_SERVE = "guessme-serve-serve-svc.guessme.svc.cluster.local:8000"
+
+
+@needs_nginx
+def test_nginx_starts_before_the_serve_service_exists(tmp_path: Path) -> None:
+    result = nginx_test(TEMPLATE.read_text(), tmp_path, MISSING_SERVE)
+    assert result.returncode == 0, result.stderr
+
+
+@needs_nginx
+def test_literal_backend_fails_nginx_at_start(tmp_path: Path) -> None:
+    template = TEMPLATE.read_text().replace("proxy_pass $backend;", "proxy_pass http://${GUESSME_BACKEND};")
+    result = nginx_test(template, tmp_path, MISSING_SERVE)
+    assert result.returncode != 0
+    assert "host not found in upstream" in result.stderr
