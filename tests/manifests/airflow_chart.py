@@ -106,50 +106,83 @@ def known_keys() -> Obj:
     return dict(yaml.safe_load(KNOWN_KEYS_FILE.read_text()))
 
 
-def values_problems(values: Obj, tracked_revision: str) -> list[str]:
-    """Every way these values break the chart behaviour the platform needs, naming key and rule."""
-    where = VALUES_FILE
-    found = [
-        f"{where}: {key}: not a key of the apache-airflow 1.22.0 chart (chart/values.schema.json; "
+def unknown_values_keys(values: Obj, _revision: str = "") -> list[str]:
+    """chart/values.schema.json: keys the chart does not define (Helm ignores them silently)."""
+    return [
+        f"{VALUES_FILE}: {key}: not a key of the apache-airflow 1.22.0 chart (chart/values.schema.json; "
         f"{KNOWN_KEYS_FILE.name} lists the keys this repository may set)"
         for key in unknown_keys(values, known_keys())
     ]
+
+
+def api_server_network_policy_ingress_from(values: Obj, _revision: str = "") -> list[str]:
+    """chart/templates/api-server/api-server-networkpolicy.yaml: no ingress rule while `from` is empty."""
     api_from = (((values.get("apiServer") or {}).get("networkPolicy") or {}).get("ingress") or {}).get("from")
     if (values.get("networkPolicies") or {}).get("enabled") and not api_from:
-        found.append(
-            f"{where}: apiServer.networkPolicy.ingress.from: empty while networkPolicies.enabled; "
+        return [
+            f"{VALUES_FILE}: apiServer.networkPolicy.ingress.from: empty while networkPolicies.enabled; "
             "chart/templates/api-server/api-server-networkpolicy.yaml then renders no ingress rule and "
             "no task reaches the Execution API"
-        )
+        ]
+    return []
+
+
+def migrate_database_job_use_helm_hooks(values: Obj, _revision: str = "") -> list[str]:
+    """chart/templates/jobs/migrate-database-job.yaml: a Helm post-install hook unless useHelmHooks is
+    false; Argo CD maps it to PostSync. The chart's Argo CD setting: no Helm hooks, a Sync hook."""
     job = values.get("migrateDatabaseJob") or {}
+    found = []
     if job.get("useHelmHooks", True) is not False:
         found.append(
-            f"{where}: migrateDatabaseJob.useHelmHooks: not false; the Job is then a Helm post-install "
+            f"{VALUES_FILE}: migrateDatabaseJob.useHelmHooks: not false; the Job is then a Helm post-install "
             "hook (chart/templates/jobs/migrate-database-job.yaml), which Argo CD runs as PostSync, "
             "after the pods that wait for it are Healthy: the first sync never ends"
         )
     if (job.get("jobAnnotations") or {}).get("argocd.argoproj.io/hook") not in ("Sync", "PreSync"):
         found.append(
-            f"{where}: migrateDatabaseJob.jobAnnotations: no argocd.argoproj.io/hook Sync (or PreSync) "
+            f"{VALUES_FILE}: migrateDatabaseJob.jobAnnotations: no argocd.argoproj.io/hook Sync (or PreSync) "
             "annotation; without Helm hooks the Job must still be re-run by each sync (the chart's "
             "Argo CD documentation)"
         )
+    return found
+
+
+def airflow_pod_security_context_not_accumulated(values: Obj, _revision: str = "") -> list[str]:
+    """chart/templates/_helpers.yaml "airflowPodSecurityContext": securityContexts.pod replaces the
+    default `runAsUser: uid, fsGroup: gid` whole ("Values are not accumulated")."""
     pod = (values.get("securityContexts") or {}).get("pod") or values.get("securityContext")
-    if pod:
-        # chart/templates/_helpers.yaml "airflowPodSecurityContext": securityContexts.pod replaces the
-        # default `runAsUser: uid, fsGroup: gid` whole ("Values are not accumulated").
-        for key, default in (("runAsUser", DEFAULT_UID), ("fsGroup", DEFAULT_GID)):
-            if key not in pod:
-                found.append(
-                    f"{where}: securityContexts.pod.{key}: missing; the chart drops its default "
-                    f"({key}: {default}) when securityContexts.pod is set "
-                    "(_helpers.yaml airflowPodSecurityContext)"
-                )
+    if not pod:
+        return []
+    return [
+        f"{VALUES_FILE}: securityContexts.pod.{key}: missing; the chart drops its default ({key}: {default}) "
+        "when securityContexts.pod is set (_helpers.yaml airflowPodSecurityContext)"
+        for key, default in (("runAsUser", DEFAULT_UID), ("fsGroup", DEFAULT_GID))
+        if key not in pod
+    ]
+
+
+def git_sync_ref(values: Obj, tracked_revision: str) -> list[str]:
+    """chart/templates/_helpers.yaml "git_sync_container": git-sync v4 reads GITSYNC_REF from
+    dags.gitSync.ref; `branch`/`rev` feed only the legacy v3 variables."""
     sync = (values.get("dags") or {}).get("gitSync") or {}
     if sync.get("enabled") and sync.get("ref") != tracked_revision:
-        found.append(
-            f"{where}: dags.gitSync.ref: {sync.get('ref')!r}, not {tracked_revision!r} (the revision Argo CD "
-            "tracks); git-sync v4 reads GITSYNC_REF from `ref` only, `branch`/`rev` feed legacy variables "
-            "(_helpers.yaml git_sync_container)"
-        )
-    return found
+        return [
+            f"{VALUES_FILE}: dags.gitSync.ref: {sync.get('ref')!r}, not {tracked_revision!r} (the revision "
+            "Argo CD tracks); git-sync v4 reads GITSYNC_REF from `ref` only, `branch`/`rev` feed legacy "
+            "variables (_helpers.yaml git_sync_container)"
+        ]
+    return []
+
+
+RULES = (
+    unknown_values_keys,
+    api_server_network_policy_ingress_from,
+    migrate_database_job_use_helm_hooks,
+    airflow_pod_security_context_not_accumulated,
+    git_sync_ref,
+)
+
+
+def values_problems(values: Obj, tracked_revision: str) -> list[str]:
+    """Every way these values break the chart behaviour the platform needs, naming key and rule."""
+    return [problem for rule in RULES for problem in rule(values, tracked_revision)]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import copy
 import filecmp
+from collections.abc import Callable
 
 import pytest
-from airflow_chart import load_values, values_problems
+from airflow_chart import RULES, load_values, values_problems
 from charts import (
     application_values,
     chart_folder,
@@ -107,8 +108,10 @@ def tracked_revision(rendered: dict[str, list[Obj]]) -> str:
     return str(next(s["targetRevision"] for s in app["spec"]["sources"] if "ref" in s))
 
 
-def test_airflow_values_meet_the_charts_rules(rendered: dict[str, list[Obj]]) -> None:
-    problems = values_problems(load_values(REPO), tracked_revision(rendered))
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.__name__)
+def test_airflow_chart_rule(rule: Callable[[dict, str], list[str]], rendered: dict[str, list[Obj]]) -> None:
+    """One test per chart rule (airflow_chart.py), named after it: the values meet it."""
+    problems = rule(load_values(REPO), tracked_revision(rendered))
     assert not problems, "\n".join(problems)
 
 
