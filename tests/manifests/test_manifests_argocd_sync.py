@@ -24,6 +24,7 @@ import pytest
 from charts import crd_kinds
 from manifest_tools import Obj, describe, environments, find
 from test_manifests_argocd import SAMPLE_SERVERS, bootstrap, generated_applications
+from test_manifests_argocd import destination_problems as object_admission_problems
 
 pytestmark = pytest.mark.manifests
 
@@ -204,3 +205,21 @@ def test_application_level_option_also_allows_it(
     parent["spec"]["syncPolicy"]["syncOptions"].append(SKIP_DRY_RUN)
     problems = crd_order_problems(parent, objs, {"kuberay-operator": chart_rendered["local"]})
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("env", environments())
+def test_project_admits_what_the_charts_install(env: str, chart_rendered: dict[str, list[Obj]]) -> None:
+    """The kuberay-operator Application (project guessme) applies the chart's objects: its namespaces
+    and cluster-scoped kinds (ClusterRoles, CRDs) must be admitted as the repository's own are."""
+    project = find(bootstrap(), "AppProject", "guessme")
+    problems = object_admission_problems(project, env, chart_rendered[env])
+    assert not problems, "\n".join(problems)
+
+
+def test_chart_object_outside_the_project_is_caught(chart_rendered: dict[str, list[Obj]]) -> None:
+    project = copy.deepcopy(find(bootstrap(), "AppProject", "guessme"))
+    project["spec"]["clusterResourceWhitelist"] = [
+        k for k in project["spec"]["clusterResourceWhitelist"] if k["kind"] != "CustomResourceDefinition"
+    ]
+    problems = object_admission_problems(project, "local", chart_rendered["local"])
+    assert "local: cluster-scoped CustomResourceDefinition not in clusterResourceWhitelist" in problems
