@@ -34,6 +34,16 @@ COMPONENT_PORTS: dict[str, dict[str, int]] = {
 }
 
 
+def components(values: Obj) -> dict[str, dict[str, int]]:
+    """The chart's pods for these values: the DAG processor and triggerer unless disabled."""
+    enabled = {"dag-processor": "dagProcessor", "triggerer": "triggerer"}
+    return {
+        c: ports
+        for c, ports in COMPONENT_PORTS.items()
+        if c not in enabled or (values.get(enabled[c]) or {}).get("enabled", True) is not False
+    }
+
+
 def load_values(root: Path) -> Obj:
     return dict(yaml.safe_load((root / VALUES_FILE).read_text()) or {})
 

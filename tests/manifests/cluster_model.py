@@ -100,9 +100,9 @@ def environment_pods(objs: list[Obj], chart_objs: list[Obj], airflow_values: Obj
             pods.append(
                 Pod(_pod_name(obj, "-submitter"), obj["metadata"]["namespace"], labels, _ports(sub["spec"]))
             )
-    airflow_ns = next(o for o in objs if o["kind"] == "Application" and o["metadata"]["name"] == "airflow")
-    namespace = airflow_ns["spec"]["destination"]["namespace"]
-    for component, ports in airflow_chart.COMPONENT_PORTS.items():
+    airflow_app = next(o for o in objs if o["kind"] == "Application" and o["metadata"]["name"] == "airflow")
+    namespace = airflow_app["spec"]["destination"]["namespace"]
+    for component, ports in airflow_chart.components(airflow_values).items():
         pods.append(Pod(f"airflow-{component}", namespace, airflow_chart.pod_labels(component), ports))
     return pods
 
@@ -174,6 +174,7 @@ def needed_flows(pods: list[Pod]) -> list[Flow]:
         ],
         *[Flow("guessme-train-submitter", h, 8265, "ray job submit") for h in train_heads],
     ]
-    if "object-store" in names:
-        flows.append(Flow("mlflow", "object-store", 9000, "MLflow artifacts"))
-    return flows
+    flows.append(Flow("mlflow", "object-store", 9000, "MLflow artifacts (where the store runs)"))
+    # Components an environment or the chart values leave out (the object store in prod, a
+    # disabled Airflow component) have no flows.
+    return [f for f in flows if f.src in names and f.dst in names]
