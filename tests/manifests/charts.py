@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,28 @@ def unknown_chart_values(values: Obj, read: set[tuple[str, ...]]) -> list[str]:
             unknown.append(".".join(path))
     # Report the topmost unknown key only.
     return [k for k in unknown if not any(k.startswith(u + ".") for u in unknown)]
+
+
+def main(argv: list[str]) -> int:
+    """`python tests/manifests/charts.py platform/kuberay/application.yaml`: the manifests Argo CD
+    would apply for that Application, from the vendored chart (for `kubectl apply --server-side -f -`
+    where no Argo CD runs, as in the kind workflow)."""
+    if len(argv) != 1:
+        print("usage: charts.py <Application file>", file=sys.stderr)
+        return 2
+    folder = charts_dir()
+    if folder is None:
+        print("no charts folder: tests/manifests/charts or GUESSME_CHARTS_DIR", file=sys.stderr)
+        return 1
+    (app,) = [
+        d for d in yaml.safe_load_all(Path(argv[0]).read_text()) if d and d.get("kind") == "Application"
+    ]
+    if not chart_folder(app, folder).is_dir():
+        print(f"{chart_folder(app, folder)} is not vendored", file=sys.stderr)
+        return 1
+    print(yaml.safe_dump_all(render_application(app, folder), sort_keys=False), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
