@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from charts import chart_folder, charts_dir, is_chart_application, render_application
 from manifest_tools import REPO, Obj, crd_schemas, crds_dir, environments, render
 
 
@@ -13,6 +14,26 @@ from manifest_tools import REPO, Obj, crd_schemas, crds_dir, environments, rende
 def rendered() -> dict[str, list[Obj]]:
     """environment name -> its rendered objects."""
     return {env: render(REPO / "environments" / env) for env in environments()}
+
+
+@pytest.fixture(scope="session")
+def chart_rendered(rendered: dict[str, list[Obj]]) -> dict[str, list[Obj]]:
+    """environment name -> the objects of its vendored charts, rendered as its Applications say."""
+    folder = charts_dir()
+    if folder is None:
+        pytest.skip(
+            "no charts: tests/manifests/charts is missing and GUESSME_CHARTS_DIR is unset or not a folder; "
+            "vendor the KubeRay chart there (see tests/manifests/charts/README.md)"
+        )
+    out: dict[str, list[Obj]] = {}
+    for env, objs in rendered.items():
+        apps = [o for o in objs if o["kind"] == "Application" and is_chart_application(o)]
+        vendored = [a for a in apps if chart_folder(a, folder).is_dir()]
+        assert "kuberay-operator" in {a["metadata"]["name"] for a in vendored}, (
+            f"{env}: KubeRay chart not vendored in {folder}"
+        )
+        out[env] = [o for app in vendored for o in render_application(app, folder)]
+    return out
 
 
 @pytest.fixture(scope="session")

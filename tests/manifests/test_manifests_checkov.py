@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from charts import application_values, charts_dir, render_application
 from manifest_tools import REPO, Obj, dump, find
 
 pytestmark = pytest.mark.manifests
@@ -61,17 +62,33 @@ def failures(report: Any) -> dict[str, set[str]]:
 
 
 @pytest.fixture(scope="module")
-def checkov_failures(rendered: dict[str, list[Obj]], tmp_path_factory: pytest.TempPathFactory) -> dict:
+def checkov_failures(
+    rendered: dict[str, list[Obj]],
+    chart_rendered: dict[str, list[Obj]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict:
     if not CHECKOV.exists():
         pytest.skip(f"checkov not found at {CHECKOV}: run scripts/setup.sh tools")
     scan = tmp_path_factory.mktemp("checkov")
     for env, objs in rendered.items():
         (scan / f"{env}.yaml").write_text(dump(objs))
+        # The vendored charts as their Applications render them (tests/manifests/charts).
+        chart_objs = [o for o in chart_rendered[env] if o["kind"] != "CustomResourceDefinition"]
+        (scan / f"{env}-charts.yaml").write_text(dump(chart_objs))
     for dockerfile in DOCKERFILES:
         dest = scan / "docker" / dockerfile
         dest.parent.mkdir(parents=True)
         shutil.copy(REPO / dockerfile, dest)
-    # Broken on purpose: a Deployment without limits; an image that runs as root on a floating tag.
+    # Broken on purpose: the KubeRay chart rendered without the container securityContext; a
+    # Deployment without limits; an image that runs as root on a floating tag.
+    kuberay = find(rendered["local"], "Application", "kuberay-operator")
+    folder = charts_dir()
+    assert folder is not None
+    values = {**application_values(kuberay), "securityContext": None}  # null deletes a chart default
+    weakened = [
+        o for o in render_application(kuberay, folder, values, crds=False) if o["kind"] == "Deployment"
+    ]
+    (scan / "broken-chart-no-security-context.yaml").write_text(dump(weakened))
     deployment = copy.deepcopy(find(rendered["local"], "Deployment", "guessme-frontend"))
     del deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     (scan / "broken-no-limits.yaml").write_text(dump([deployment]))
@@ -90,7 +107,8 @@ def checkov_failures(rendered: dict[str, list[Obj]], tmp_path_factory: pytest.Te
 
 
 def test_rendered_manifests_pass(checkov_failures: dict[str, set[str]]) -> None:
-    real = {f: ids for f, ids in checkov_failures.items() if f in ("local.yaml", "prod.yaml")}
+    scanned = ("local.yaml", "prod.yaml", "local-charts.yaml", "prod-charts.yaml")
+    real = {f: ids for f, ids in checkov_failures.items() if f in scanned}
     assert real == {}
 
 
@@ -105,3 +123,8 @@ def test_deployment_without_limits_is_caught(checkov_failures: dict[str, set[str
 
 def test_root_dockerfile_is_caught(checkov_failures: dict[str, set[str]]) -> None:
     assert {"CKV_DOCKER_7", "CKV_DOCKER_8"} <= checkov_failures.get("docker/broken-root/Dockerfile", set())
+
+
+def test_chart_rendered_without_security_context_is_caught(checkov_failures: dict[str, set[str]]) -> None:
+    found = checkov_failures.get("broken-chart-no-security-context.yaml", set())
+    assert {"CKV_K8S_20", "CKV_K8S_22", "CKV_K8S_23"} <= found
