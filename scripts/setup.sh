@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent, cached set-up. Usage: scripts/setup.sh [ml] [airflow] [tools] [node] [chromium] (default: all)
+# Idempotent, cached set-up. Usage: scripts/setup.sh [ml] [airflow] [tools] [node] [chromium] [nginx] (default: all)
 # Each Python environment is built once per lock-file hash under $GUESSME_CACHE and linked into
 # .guessme/venvs/, so a second run (or a fresh clone elsewhere) takes seconds, and a changed lock
 # rebuilds only its own environment.
@@ -60,12 +60,21 @@ setup_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 }
 
-targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(ml airflow tools node chromium)
+setup_nginx() { # the front end's nginx config is checked with the real `nginx -t` (tests/manifests)
+  command -v nginx >/dev/null && return
+  log "no nginx found: installing Debian's nginx-light (front-end config check)"
+  local sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx-light >/dev/null
+}
+
+targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || targets=(ml airflow tools node chromium nginx)
 for t in "${targets[@]}"; do
   case "$t" in
     ml|airflow|tools) setup_venv "$t" ;;
     node) setup_node ;;
     chromium) setup_chromium ;;
+    nginx) setup_nginx ;;
     *) die "unknown set-up target: $t" ;;
   esac
 done

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$GUESSME_ROOT"
 
-scripts/setup.sh ml airflow tools node chromium
+scripts/setup.sh ml airflow tools node chromium nginx
 export PATH="$ML_VENV/bin:$PATH"
 ml_pytest=(pytest_run "$ML_PYTHON")
 airflow_pytest=(pytest_run "$AIRFLOW_VENV/bin/python")
