@@ -34,7 +34,7 @@ def default_remote() -> str:
 
 
 def default_branch() -> str:
-    return os.environ.get("GUESSME_GITOPS_BRANCH", "main")
+    return os.environ.get("GUESSME_GITOPS_BRANCH") or "main"
 
 
 @dataclass(frozen=True)
