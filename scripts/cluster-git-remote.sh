@@ -5,9 +5,8 @@
 #   scripts/cluster-git-remote.sh stop
 # `start` commits, in this clone, the rewrite of the repository URL (platform/: the ApplicationSet,
 # the AppProject, the Airflow Application and values) to the served URL, and serves that commit as
-# branch main with git's own smart-HTTP backend (git http-backend, run as CGI by Python's http.server).
-# Pushes need a user name (the CGI handler passes Basic auth's user as REMOTE_USER, which
-# http-backend requires for receive-pack); the password is not checked: for a throw-away CI cluster.
+# branch main with git's own smart-HTTP backend (scripts/cluster-git-http.py). Fetching is open; a
+# push needs GUESSME_GIT_TOKEN as its password, like a GitHub token.
 # For CI only: `make cluster` on a laptop syncs the repository that platform/ names.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -20,23 +19,18 @@ upstream="https://github.com/guessme-dev/guessme.git"
 
 start() {
   local host="${1:?usage: cluster-git-remote.sh start <host-address> [port]}" port="${2:-8418}"
-  local url="http://$host:$port/cgi-bin/git/guessme.git"
+  local url="http://$host:$port/guessme.git"
+  [[ -n "${GUESSME_GIT_TOKEN:-}" ]] || die "GUESSME_GIT_TOKEN must be set: pushes to the remote need it"
   [[ -z "$(git status --porcelain --untracked-files=no)" ]] \
     || die "the clone has uncommitted changes: the served commit would not be what was tested"
   grep -rl --include='*.yaml' -F "$upstream" platform | xargs -r sed -i "s#$upstream#$url#g"
   git -c user.name=ci -c user.email=ci@guessme.local commit --quiet -am "ci: the cluster syncs $url"
   rm -rf "$served"
-  mkdir -p "$served/cgi-bin"
+  mkdir -p "$served"
   git init --quiet --bare "$served/guessme.git"
-  git -C "$served/guessme.git" config http.receivepack true
   git push --quiet "$served/guessme.git" HEAD:refs/heads/main
-  ln -s "$(git --exec-path)/git-http-backend" "$served/cgi-bin/git"
-  (
-    cd "$served"
-    GIT_PROJECT_ROOT="$served" GIT_HTTP_EXPORT_ALL=1 \
-      setsid python3 -m http.server --cgi --bind 0.0.0.0 "$port" >"$served/server.log" 2>&1 &
-    echo $! >"$pidfile"
-  )
+  setsid python3 "$GUESSME_ROOT/scripts/cluster-git-http.py" "$served" "$port" >"$served/server.log" 2>&1 &
+  echo $! >"$pidfile"
   local tries=0
   until git ls-remote "$url" main >/dev/null 2>&1; do
     ((++tries < 50)) || die "the GitOps remote did not answer at $url (see $served/server.log)"
