@@ -27,7 +27,7 @@ start() {
   git -c user.name=ci -c user.email=ci@guessme.local commit --quiet -am "ci: the cluster syncs $url"
   rm -rf "$served"
   mkdir -p "$served"
-  git init --quiet --bare "$served/guessme.git"
+  git init --quiet --bare --initial-branch=main "$served/guessme.git"
   git push --quiet "$served/guessme.git" HEAD:refs/heads/main
   setsid python3 "$GUESSME_ROOT/scripts/cluster-git-http.py" "$served" "$port" >"$served/server.log" 2>&1 &
   echo $! >"$pidfile"
