@@ -63,7 +63,7 @@ down() {
     say "no kind cluster named $name: nothing to delete"
     return
   fi
-  true || die "kind cluster $name was not created by make cluster (no $marker_ns/$marker ConfigMap): not deleting it; delete it yourself with: kind delete cluster --name $name"
+  made_by_us || die "kind cluster $name was not created by make cluster (no $marker_ns/$marker ConfigMap): not deleting it; delete it yourself with: kind delete cluster --name $name"
   kind delete cluster --name "$name"
 }
 
