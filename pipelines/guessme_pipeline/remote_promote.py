@@ -8,6 +8,7 @@ and rebuilds. The token comes from the environment (the Airflow pods get it from
 the promotion is refused before anything is fetched, built or pushed.
 """
 
+import dataclasses
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from guessme_pipeline.promote import Candidate, promote
 from guessme_pipeline.publish import PublishError, PushTarget
 
 TOKEN_SECRET = "guessme-git-token"  # in the Airflow namespace, key `token` (docs/deploy.md)
+REMOTE = "gitops"  # the remote's name in the private repository (a pull request reads its URL)
 
 
 class MissingToken(PublishError):
@@ -40,14 +42,18 @@ def require_token() -> str:
 
 
 @contextmanager
-def remote_branch(target: PushTarget) -> Iterator[tuple[Git, str]]:
-    """A private bare repository with the remote branch's head as refs/heads/<branch>; yields (git, head)."""
+def remote_branch(target: PushTarget) -> Iterator[tuple[Git, str, PushTarget]]:
+    """A private bare repository with the remote branch's head as refs/heads/<branch>.
+
+    Yields (git, head, the target as that repository names it: remote `gitops`)."""
     tmp = Path(tempfile.mkdtemp(prefix="guessme-gitops-"))
     try:
         git = Git(tmp)
         git.run("init", "--quiet", "--bare")
-        fetch(git, target)
-        yield git, git.rev(f"refs/heads/{target.branch}")
+        git.run("remote", "add", REMOTE, target.remote)
+        local = dataclasses.replace(target, remote=REMOTE)
+        fetch(git, local)
+        yield git, git.rev(f"refs/heads/{target.branch}"), local
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -64,7 +70,7 @@ def fetch(git: Git, target: PushTarget) -> None:
 def deployed(target: PushTarget, env: str) -> tuple[ModelRef | None, str, str | None]:
     """(the model the remote branch deploys in `env`, the branch head, params.yaml at that head).
     Reading needs no token where the remote is public; a token, when there is one, is used."""
-    with remote_branch(target) as (git, head):
+    with remote_branch(target) as (git, head, _):
         params = git.show(head, "params.yaml") if git.blob_at(head, "params.yaml") else None
         return read_model(git.show(head, overlay_path(env))), head, params
 
@@ -72,19 +78,19 @@ def deployed(target: PushTarget, env: str) -> tuple[ModelRef | None, str, str | 
 def push_promotion(target: PushTarget, env: str, candidate: Candidate, attempts: int = 3) -> dict[str, Any]:
     """Commit `candidate` into environments/<env>/model.env on the remote branch (or propose it)."""
     require_token()
-    with remote_branch(target) as (git, _):
+    with remote_branch(target) as (git, _, local):
         if target.pull_request:
-            return {**publish.propose(git.repo, env, candidate, target), "remote": target.remote}
+            return {**publish.propose(git.repo, env, candidate, local), "remote": target.remote}
         for attempt in range(1, attempts + 1):
             result = promote(git.repo, env, candidate, branch=target.branch)
             if not result.committed:
                 return {**result.as_dict(), "pushed": None, "remote": target.remote}
             try:
-                pushed = publish.push_branch(git.repo, target.branch, target)
+                pushed = publish.push_branch(git.repo, target.branch, local)
             except PublishError:
                 if attempt == attempts:
                     raise
-                fetch(git, target)  # the branch moved on the remote: rebuild on its new head
+                fetch(git, local)  # the branch moved on the remote: rebuild on its new head
                 continue
             return {**result.as_dict(), "pushed": pushed, "remote": target.remote}
     raise AssertionError("unreachable")
