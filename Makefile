@@ -1,10 +1,10 @@
 # Guessme: the two commands are `make up` and `make test`. Everything else is a building block.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help up down test bench setup lock dvc-lock clean lint fmt
+.PHONY: help up down test bench setup lock dvc-lock clean lint fmt cluster cluster-down
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 up: ## the whole local platform: data, training, MLflow, promotion by Git, Ray Serve, the game
 	@scripts/up.sh
@@ -14,6 +14,12 @@ down: ## stop everything `make up` started
 
 test: ## every test level and quality gate, ending in one summary line
 	@scripts/test.sh
+
+cluster: ## the platform on a local kind cluster with Argo CD (needs Docker and kind; MODE=tilt for Tilt)
+	@GUESSME_CLUSTER_MODE="$(MODE)" scripts/cluster.sh up
+
+cluster-down: ## delete the kind cluster `make cluster` created (and no other)
+	@scripts/cluster.sh down
 
 bench: ## speed benchmarks (print figures and ratios)
 	@scripts/bench.sh

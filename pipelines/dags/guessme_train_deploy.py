@@ -7,6 +7,9 @@ Deployment is a Git change: `promote` writes the new immutable `models:/guessme-
 The tasks run the ML code (DVC, Ray Train, MLflow, torch) in the ML interpreter as subprocesses
 (guessme_pipeline.ml): Airflow's own environment holds none of it. The task logic lives in the
 `guessme_pipeline` package; this file only wires it.
+
+On Kubernetes (the Airflow image sets GUESSME_PIPELINE_RUNNER=kubernetes) the same DAG id trains with a
+RayJob and promotes by pushing to the remote Argo CD watches: guessme_pipeline.cluster_dag.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from guessme_pipeline import tasks
+from guessme_pipeline import cluster_dag, cluster_tasks, tasks
 from guessme_pipeline.settings import RunSettings, default_repo
+
+DAG_ID = "guessme_train_deploy"
 
 
 def _settings() -> RunSettings:
@@ -27,7 +32,7 @@ def _settings() -> RunSettings:
 
 
 @dag(
-    dag_id="guessme_train_deploy",
+    dag_id=DAG_ID,
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -98,4 +103,7 @@ def guessme_train_deploy() -> None:
     champion(promote(registered, evaluation))
 
 
-guessme_train_deploy()
+if cluster_tasks.runs_on_kubernetes():
+    cluster_dag.build(DAG_ID)
+else:
+    guessme_train_deploy()

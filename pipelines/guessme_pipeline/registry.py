@@ -63,3 +63,49 @@ def version_matches(name: str, version: int, run_id: str) -> bool:
             return False
         raise
     return bool(body["model_version"].get("run_id") == run_id)
+
+
+def experiment_ids() -> list[str]:
+    body = _call("POST", "experiments/search", json={"max_results": 1000})
+    return [e["experiment_id"] for e in body.get("experiments", [])]
+
+
+def version_by_run_tag(key: str, value: str) -> dict[str, Any]:
+    """The registered version made by the MLflow run tagged `key = value` (exactly one such version).
+
+    Returns {name, version, uri, run_id, tags}; RegistryError when there is none or more than one."""
+    quoted = value.replace("'", "\\'")
+    body = _call(
+        "POST",
+        "runs/search",
+        json={"experiment_ids": experiment_ids(), "filter": f"tags.`{key}` = '{quoted}'", "max_results": 50},
+    )
+    run_ids = [r["info"]["run_id"] for r in body.get("runs", [])]
+    versions = []
+    for run_id in run_ids:
+        found = _call("GET", "model-versions/search", params={"filter": f"run_id = '{run_id}'"})
+        versions += found.get("model_versions", [])
+    if len(versions) != 1:
+        raise RegistryError(
+            f"expected one registered version from the run tagged {key}={value}, found {len(versions)} "
+            f"(runs: {', '.join(run_ids) or 'none'})"
+        )
+    v = versions[0]
+    return {
+        "name": v["name"],
+        "version": int(v["version"]),
+        "uri": f"models:/{v['name']}/{v['version']}",
+        "run_id": v["run_id"],
+        "tags": {t["key"]: t["value"] for t in v.get("tags", [])},
+    }
+
+
+def version_tags(name: str, version: int) -> dict[str, str] | None:
+    """A registered version's tags; None when the registry does not hold that version."""
+    try:
+        body = _call("GET", "model-versions/get", params={"name": name, "version": str(version)})
+    except RegistryError as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc):
+            return None
+        raise
+    return {t["key"]: t["value"] for t in body["model_version"].get("tags", [])}

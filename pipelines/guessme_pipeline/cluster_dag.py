@@ -1,0 +1,85 @@
+"""The DAG on Kubernetes: train (a RayJob from the repository's manifest) -> register (in the in-cluster
+MLflow) -> evaluate (the gate) -> promote (a commit pushed to the remote Argo CD watches) -> champion.
+
+Built by pipelines/dags/guessme_train_deploy.py when the Airflow image says the tasks run on Kubernetes
+(GUESSME_PIPELINE_RUNNER=kubernetes); the local DAG there is unchanged. The task logic lives in
+guessme_pipeline.cluster_tasks; this module only wires it.
+"""
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from guessme_pipeline import cluster_tasks, tasks
+
+K8S_CONN_ID = "kubernetes_default"  # in-cluster credentials when the connection is not defined
+
+
+def _settings() -> cluster_tasks.ClusterSettings:
+    return cluster_tasks.ClusterSettings.from_params(get_current_context()["params"])
+
+
+def build(dag_id: str) -> DAG:
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,  # one training RayJob at a time; promotions also serialise in Git
+        tags=["guessme", "mlops", "gitops", "kubernetes"],
+        doc_md=__doc__,
+        params={
+            "env": Param(
+                "local", type="string", pattern="^[a-z0-9][a-z0-9-]*$", description="environments/<env>"
+            ),
+            "push_remote": Param(
+                cluster_tasks.default_remote(),
+                type="string",
+                description="the Git remote Argo CD watches (GUESSME_GITOPS_REMOTE)",
+            ),
+            "push_branch": Param(
+                cluster_tasks.default_branch(), type="string", description="the branch Argo CD tracks"
+            ),
+            "pull_request": Param(
+                False, type="boolean", description="open a pull request instead of pushing the branch"
+            ),
+            "force_promote": Param(
+                False, type="boolean", description="promote even if the gate says no (bootstrap / override)"
+            ),
+            "rayjob_timeout_s": Param(3600, type="integer", minimum=60, description="training time limit"),
+        },
+    ) as dag:
+
+        @task
+        def train() -> dict[str, Any]:
+            from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+            run_id = str(get_current_context()["run_id"])
+            return cluster_tasks.train(_settings(), run_id, KubernetesHook(conn_id=K8S_CONN_ID))
+
+        @task
+        def register(trained: dict[str, Any]) -> dict[str, Any]:
+            return cluster_tasks.register(trained)
+
+        @task
+        def evaluate(registered: dict[str, Any]) -> dict[str, Any]:
+            return cluster_tasks.evaluate(_settings(), registered)
+
+        @task
+        def promote(registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+            try:
+                return cluster_tasks.promote(_settings(), registered, evaluation)
+            except tasks.GateBlocked as blocked:  # a normal outcome: skip promote and champion
+                raise AirflowSkipException(str(blocked)) from blocked
+
+        @task
+        def champion(promoted: dict[str, Any]) -> dict[str, Any]:
+            if promoted.get("proposed") is not None:
+                raise AirflowSkipException("a pull request was opened: nothing deploys until it is merged")
+            return tasks.mark_champion(promoted)
+
+        registered = register(train())
+        champion(promote(registered, evaluate(registered)))
+    return dag

@@ -1,0 +1,147 @@
+"""The DAG's tasks on Kubernetes: train (a RayJob), register (find its version), evaluate (the gate),
+promote (a commit pushed to the remote Argo CD watches). Small JSON-able dicts in and out, as locally.
+
+The RayJob runs the same stages as dvc.yaml (apps/guessme-train/k8s/train-stages.sh) and registers its
+model in the in-cluster MLflow itself; these tasks hold no ML code, so the Airflow image carries none.
+The gate compares the test metrics the registry recorded for the candidate and for the deployed version,
+and only when both were measured on the same test set (the `data.md5.test` tag): metrics measured on
+different data are not comparable, and then only `force_promote` promotes.
+"""
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guessme_pipeline import rayjob, registry, remote_promote
+from guessme_pipeline.gate import Decision, GateParams, decide
+from guessme_pipeline.overlay import ModelRef, overlay_path
+from guessme_pipeline.promote import Candidate
+from guessme_pipeline.publish import PushTarget
+
+RUNNER_ENV = "GUESSME_PIPELINE_RUNNER"  # "kubernetes" in the Airflow image (platform/airflow/Dockerfile)
+TEST_SET_TAG = "data.md5.test"
+
+
+def runs_on_kubernetes() -> bool:
+    return os.environ.get(RUNNER_ENV, "local") == "kubernetes"
+
+
+def default_remote() -> str:
+    return os.environ.get("GUESSME_GITOPS_REMOTE", "")
+
+
+def default_branch() -> str:
+    return os.environ.get("GUESSME_GITOPS_BRANCH") or "main"
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    env: str
+    target: PushTarget
+    force_promote: bool
+    training: rayjob.TrainingSettings
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "ClusterSettings":
+        env = str(params.get("env") or "local")
+        overlay_path(env)  # validates the name
+        remote = str(params.get("push_remote") or default_remote())
+        if not remote:
+            raise ValueError("no Git remote to promote to: set push_remote or GUESSME_GITOPS_REMOTE")
+        return cls(
+            env=env,
+            target=PushTarget(
+                remote=remote,
+                branch=str(params.get("push_branch") or default_branch()),
+                pull_request=bool(params.get("pull_request", False)),
+            ),
+            force_promote=bool(params.get("force_promote", False)),
+            training=rayjob.TrainingSettings(
+                namespace=os.environ.get("GUESSME_RAY_NAMESPACE", "guessme"),
+                poll_seconds=float(os.environ.get("GUESSME_RAYJOB_POLL_SECONDS", "10")),
+                timeout_seconds=float(params.get("rayjob_timeout_s") or 3600),
+            ),
+        )
+
+
+def train(s: ClusterSettings, run_id: str, k8s: rayjob.CustomObjects) -> dict[str, Any]:
+    return rayjob.train(k8s, run_id, s.training)
+
+
+def register(trained: dict[str, Any]) -> dict[str, Any]:
+    """The version the RayJob registered in the in-cluster MLflow, found by the run tag it carries."""
+    found = registry.version_by_run_tag(rayjob.RUN_TAG, trained["run_tag"])
+    print(f"register: the RayJob {trained['rayjob']} registered {found['uri']}", flush=True)
+    return found
+
+
+def _accuracies(tags: Mapping[str, str]) -> dict[str, float]:
+    return {k: float(v) for k, v in tags.items() if k.endswith("accuracy")}
+
+
+def evaluate(s: ClusterSettings, registered: dict[str, Any]) -> dict[str, Any]:
+    """The gate: the candidate's recorded test metrics against those of the version the branch deploys."""
+    deployed, head, params_text = remote_promote.deployed(s.target, s.env)
+    gate = GateParams()
+    if params_text is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "params.yaml"
+            path.write_text(params_text)
+            gate = GateParams.from_params_file(path)
+    candidate = _accuracies(registered["tags"])
+    report: dict[str, Any] = {
+        "candidate": candidate,
+        "deployed": None,
+        "deployed_uri": deployed.uri if deployed else None,
+        "branch_head": head,
+    }
+    if deployed is None:
+        decision = decide(candidate, None, gate)
+    else:
+        tags = registry.version_tags(deployed.name, deployed.version)
+        if tags is None:  # the registry lost it (a fresh cluster): nothing to compare with
+            decision = decide(candidate, None, gate)
+        elif tags.get(TEST_SET_TAG) and tags.get(TEST_SET_TAG) == registered["tags"].get(TEST_SET_TAG):
+            report["deployed"] = _accuracies(tags)
+            decision = decide(candidate, report["deployed"], gate)
+        else:
+            decision = decide(candidate, None, gate)
+            if decision.promote:
+                decision = Decision(
+                    False,
+                    f"{deployed.uri} was tested on another test set ({TEST_SET_TAG} differs): "
+                    "the recorded metrics are not comparable; promote with force_promote",
+                )
+    report["decision"] = decision.as_dict()
+    print(f"gate: {'PROMOTE' if decision.promote else 'KEEP'} - {decision.reason}", flush=True)
+    registry.set_version_tags(
+        registered["name"],
+        int(registered["version"]),
+        {
+            "gate.promote": str(decision.promote).lower(),
+            "gate.reason": decision.reason[:250],
+            "gate.compared_with": report["deployed_uri"] or "none",
+        },
+    )
+    return report
+
+
+def promote(s: ClusterSettings, registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    """Push the promotion commit (or open the pull request); GateBlocked when the gate said no."""
+    from guessme_pipeline.tasks import GateBlocked
+
+    decision = evaluation["decision"]
+    if not decision["promote"] and not s.force_promote:
+        raise GateBlocked(f"not promoting {registered['uri']}: {decision['reason']}")
+    candidate = Candidate(
+        model=ModelRef.parse(registered["uri"]),
+        run_id=registered["run_id"],
+        metrics=evaluation["candidate"],
+    )
+    result = remote_promote.push_promotion(s.target, s.env, candidate)
+    out = {"uri": candidate.model.uri, "name": candidate.model.name, "version": candidate.model.version}
+    print(f"promote: {candidate.model.uri} -> {s.target.remote} ({s.target.branch}): {result}", flush=True)
+    return {**out, **result}
