@@ -254,7 +254,8 @@ class Reconciler:
         self._save()
 
     def _assess(self) -> None:
-        assert self.observe is not None and self.status is not None
+        assert self.observe is not None
+        assert self.status is not None
         status = self.status
         seen = self.observe()
         served = seen.served

@@ -87,7 +87,8 @@ def test_healthy_only_when_the_committed_uri_answers(sync: Reconciler, app: Fake
     assert status is not None
     assert (status.health, status.model_uri, status.served_uri) == (HEALTHY, V1, V1)
     assert status.commit == git(repo, "rev-parse", "HEAD") == status.applied_commit
-    assert status.healthy_after_s is not None and status.apply_s is not None
+    assert status.healthy_after_s is not None
+    assert status.apply_s is not None
 
     app.slow = True  # the next version takes a while: the old one answers meanwhile
     commit = commit_model_uri(repo, V2)
@@ -95,7 +96,8 @@ def test_healthy_only_when_the_committed_uri_answers(sync: Reconciler, app: Fake
     status = read_status(sync.status_file)  # type: ignore[arg-type]
     assert status is not None
     assert (status.commit, status.health, status.served_uri) == (commit, PROGRESSING, V1)
-    assert V1 in status.reason and "s)" in status.reason  # who answers, and for how long it has waited
+    assert V1 in status.reason
+    assert "s)" in status.reason
     assert status.healthy_after_s is None
 
     app.slow = False
@@ -124,7 +126,8 @@ def test_bad_commits_are_degraded_with_one_line_while_the_old_model_serves(
     status = read_status(sync.status_file)  # type: ignore[arg-type]
     assert status is not None
     assert status.health == DEGRADED
-    assert status.reason.startswith(reason) and "\n" not in status.reason
+    assert status.reason.startswith(reason)
+    assert "\n" not in status.reason
     assert status.model_uri == uri
     assert app.served == V1  # the previous model keeps answering
 
@@ -136,7 +139,8 @@ def test_a_malformed_model_env_is_a_render_error(sync: Reconciler, app: FakeApp,
     assert sync.step() == "failed"
     status = read_status(sync.status_file)  # type: ignore[arg-type]
     assert status is not None
-    assert status.health == DEGRADED and status.reason.startswith("render error: ")
+    assert status.health == DEGRADED
+    assert status.reason.startswith("render error: ")
     assert "\n" not in status.reason
     assert app.configured == V1  # Serve was not touched
 
@@ -149,7 +153,8 @@ def test_never_healthy_while_a_different_model_answers(sync: Reconciler, app: Fa
     sync.step()
     status = read_status(sync.status_file)  # type: ignore[arg-type]
     assert status is not None
-    assert status.health == DEGRADED and status.reason.startswith("not served within 0 s")
+    assert status.health == DEGRADED
+    assert status.reason.startswith("not served within 0 s")
     assert status.served_uri == V1
 
 
@@ -158,7 +163,8 @@ def test_an_app_that_does_not_answer_is_progressing(sync: Reconciler, app: FakeA
     sync.step()
     status = read_status(sync.status_file)  # type: ignore[arg-type]
     assert status is not None
-    assert status.health == PROGRESSING and "does not answer" in status.reason
+    assert status.health == PROGRESSING
+    assert "does not answer" in status.reason
     assert status.served_uri is None
 
 
