@@ -1,8 +1,11 @@
-"""guessme_train_deploy: data -> train -> evaluate -> register -> promote (a Git commit) -> champion.
+"""guessme_train_deploy: data -> train -> evaluate -> register -> promote (a Git commit) -> champion
+-> verify.
 
 Deployment is a Git change: `promote` writes the new immutable `models:/guessme-cnn/N` into
 `environments/<env>/model.env` and commits it; whatever syncs that environment (Argo CD on a cluster,
 `guessme_local.sync` on one machine) makes it live. Rollback is `git revert` of that commit.
+`verify` waits until the environment serves the promoted model and it recognises the probe set; with
+`promote.rollback: true` (params.yaml) a failure reverts the promotion commit.
 
 The tasks run the ML code (DVC, Ray Train, MLflow, torch) in the ML interpreter as subprocesses
 (guessme_pipeline.ml): Airflow's own environment holds none of it. The task logic lives in the
@@ -59,6 +62,15 @@ def _settings() -> RunSettings:
         "pull_request": Param(
             False, type="boolean", description="open a pull request instead of pushing the branch"
         ),
+        # The last task waits until the promoted model serves and passes the probe set (docs/deploy.md).
+        "verify": Param(
+            "local",
+            enum=["local", "cluster"],
+            description="where to verify: the local sync's status, or the cluster's RayService",
+        ),
+        "serve_url": Param(
+            "", type="string", description="the game's URL (empty: this machine's Serve port)"
+        ),
     },
 )
 def guessme_train_deploy() -> None:
@@ -91,11 +103,18 @@ def guessme_train_deploy() -> None:
             raise AirflowSkipException("a pull request was opened: nothing is deployed until it is merged")
         return tasks.mark_champion(promoted)
 
+    @task
+    def verify(promoted: dict[str, Any]) -> dict[str, Any]:
+        if "proposed" in promoted:
+            raise AirflowSkipException("a pull request was opened: nothing is deployed until it is merged")
+        return tasks.verify(_settings(), promoted, get_current_context()["params"])
+
     data_info = data()
     trained = train(data_info)
     evaluation = evaluate(data_info, trained)
     registered = register(trained, evaluation)
-    champion(promote(registered, evaluation))
+    promoted = promote(registered, evaluation)
+    champion(promoted) >> verify(promoted)  # last: the run is green only if the promoted model serves
 
 
 guessme_train_deploy()
