@@ -140,6 +140,7 @@ def render_commit(repo: Path, commit: str, env: str) -> Rendered:
 
 
 Observe = Callable[[], Observation]
+PROGRESSING_AGAIN = Health(PROGRESSING, "the branch is back at the commit last applied")
 
 
 @dataclass
@@ -184,6 +185,11 @@ class Reconciler:
             log.error("cannot read branch %s: %s", self.branch, exc)
             return "failed"
         if commit == self.applied_commit:
+            if not self._tracking and self.applied_config is not None:  # the branch went back to it
+                self._tracking = True
+                self._record(
+                    commit, model_uri_of(self.applied_config) or "", PROGRESSING_AGAIN, time.monotonic()
+                )
             return None
         if self._failed and self._failed[0] == commit and time.monotonic() - self._failed[1] < self.retry_s:
             return None
@@ -205,7 +211,7 @@ class Reconciler:
             if isinstance(exc, RefusedURI):
                 reason = f"refused URI: {one_line(str(exc))}"
             self._record(
-                commit, exc.uri if isinstance(exc, RefusedURI) else "", Health(DEGRADED, reason), started
+                commit, exc.uri if isinstance(exc, RefusedURI) else uri, Health(DEGRADED, reason), started
             )
             log.error(
                 "commit=%s env=%s result=failed health=%s reason=%s (still serving %s)",

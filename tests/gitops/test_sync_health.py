@@ -184,3 +184,18 @@ def test_assess_rules() -> None:
         assess(V1, Observation(None, "Serve application guessme DEPLOY_FAILED: x", failed=True)).status
         == DEGRADED
     )
+
+
+def test_a_branch_reset_to_the_applied_commit_is_tracked_again(
+    sync: Reconciler, app: FakeApp, repo: Path
+) -> None:
+    sync.step()
+    good = git(repo, "rev-parse", "HEAD")
+    commit_model_uri(repo, "models:/guessme-cnn@champion")
+    sync.step()
+    assert read_status(sync.status_file).health == DEGRADED  # type: ignore[arg-type, union-attr]
+    git(repo, "reset", "--quiet", "--hard", good)
+    sync.step()
+    status = read_status(sync.status_file)  # type: ignore[arg-type]
+    assert status is not None
+    assert (status.commit, status.model_uri, status.health) == (good, V1, HEALTHY)
