@@ -102,7 +102,9 @@ def wait_health(look: Look, timeout: float, poll_s: float = 0.25) -> Health:
     health = look()
     while health.status not in (HEALTHY, DEGRADED):
         if time.monotonic() > deadline:
-            raise VerificationFailed(f"still {health.status} after {timeout:.0f} s: {health.reason}")
+            raise VerificationFailed(
+                f"{DEGRADED}: not served within {timeout:.0f} s, still {health.status}: {health.reason}"
+            )
         time.sleep(poll_s)
         health = look()
     return health
@@ -160,7 +162,7 @@ def verify(look: Look, serve_url: str, uri: str, params: VerifyParams, probes: l
     score = probe_score(serve_url, uri, probes)
     if score < params.verify_min_accuracy:
         raise VerificationFailed(
-            f"probe set: {uri} recognises {score:.0%} of {len(probes)} drawings, "
+            f"{uri} is {DEGRADED}: probe set: it recognises {score:.0%} of {len(probes)} drawings, "
             f"below promote.verify_min_accuracy {params.verify_min_accuracy:.0%}"
         )
     return {"uri": uri, "served_after_s": round(served_after, 2), "probe_accuracy": score}

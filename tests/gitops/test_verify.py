@@ -73,6 +73,8 @@ def test_verification_fails_with_the_reason_when_not_served(tmp_path: Path) -> N
 
 def test_progressing_past_the_timeout_fails() -> None:
     started = time.monotonic()
-    with pytest.raises(VerificationFailed, match="still Progressing after 0 s: loading"):
+    with pytest.raises(
+        VerificationFailed, match="Degraded: not served within 0 s, still Progressing: loading"
+    ):
         wait_health(lambda: Health(PROGRESSING, "loading"), timeout=0.2, poll_s=0.05)
     assert time.monotonic() - started < 5
