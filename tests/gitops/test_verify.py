@@ -1,9 +1,16 @@
 """Verification after promotion, without a serving app: what it waits for, and how it reads params.yaml."""
 
+import json
+import os
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
+import yaml
 
 from guessme_pipeline.deploy_status import DEGRADED, HEALTHY, PROGRESSING, DeployStatus, Health, write_status
 from guessme_pipeline.gate import GateParams
@@ -11,6 +18,7 @@ from guessme_pipeline.verify import (
     PROBES,
     VerificationFailed,
     VerifyParams,
+    cluster_look,
     load_probes,
     local_look,
     verify,
@@ -78,3 +86,58 @@ def test_progressing_past_the_timeout_fails() -> None:
     ):
         wait_health(lambda: Health(PROGRESSING, "loading"), timeout=0.2, poll_s=0.05)
     assert time.monotonic() - started < 5
+
+
+class ModelStub(BaseHTTPRequestHandler):
+    """GET /model as the serving app answers it."""
+
+    info: ClassVar[dict[str, object]] = {}
+
+    def do_GET(self) -> None:  # http.server's name for the handler
+        body = json.dumps(self.info).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def game() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ModelStub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def fake_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample: str) -> None:
+    """A `kubectl` on PATH that answers `get rayservice` with one of the Argo CD health samples."""
+    obj = yaml.safe_load((REPO / "platform/argocd/health/ray.io/RayService/testdata" / sample).read_text())
+    (tmp_path / "rayservice.json").write_text(json.dumps(obj))
+    script = tmp_path / "bin" / "kubectl"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(f"#!/bin/sh\ncat {tmp_path / 'rayservice.json'}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
+
+
+def test_cluster_look_needs_the_rayservice_ready_then_the_promoted_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, game: str
+) -> None:
+    fake_kubectl(tmp_path, monkeypatch, "initializing.yaml")
+    assert cluster_look(game, URI, "guessme")() == Health(
+        PROGRESSING, "RayService guessme-serve is not Ready: RayService is initializing"
+    )
+    fake_kubectl(tmp_path, monkeypatch, "healthy.yaml")
+    ModelStub.info = {"model_uri": URI, "model_version": "2", "last_error": None}
+    assert cluster_look(game, URI, "guessme")().status == HEALTHY
+    # Ready, but the swap to the promoted version failed: the old model still answers.
+    ModelStub.info = {
+        "model_uri": "models:/guessme-cnn/1",
+        "model_version": "1",
+        "last_error": f"t loading {URI}: boom",
+    }
+    assert cluster_look(game, URI, "guessme")() == Health(DEGRADED, f"load error: {URI}: boom")
