@@ -179,6 +179,9 @@ def verify(s: RunSettings, promoted: dict[str, Any], params: dict[str, Any]) -> 
     from guessme_pipeline.deploy_status import status_path
     from guessme_pipeline.verify import verify_promoted
 
+    mode = str(params.get("verify") or "local")
+    if mode == "cluster" and not params.get("serve_url"):
+        raise ValueError("verify=cluster needs serve_url: the game's URL as this worker reaches it")
     serve_url = str(
         params.get("serve_url") or f"http://127.0.0.1:{os.environ.get('GUESSME_SERVE_PORT', '8000')}"
     )
@@ -186,7 +189,7 @@ def verify(s: RunSettings, promoted: dict[str, Any], params: dict[str, Any]) -> 
         s.repo,
         s.env,
         promoted,
-        str(params.get("verify") or "local"),
+        mode,
         serve_url,
         status_path(s.state_dir, s.env),
     )
