@@ -1,7 +1,7 @@
 # Guessme: the two commands are `make up` and `make test`. Everything else is a building block.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help up down test bench setup lock dvc-lock clean lint fmt cluster cluster-down
+.PHONY: help up down status test bench setup lock dvc-lock clean lint fmt cluster cluster-down
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -11,6 +11,9 @@ up: ## the whole local platform: data, training, MLflow, promotion by Git, Ray S
 
 down: ## stop everything `make up` started
 	@scripts/down.sh
+
+status: ## the running stack: commits, committed vs served model, health, services (non-zero if out of step)
+	@scripts/status.sh
 
 test: ## every test level and quality gate, ending in one summary line
 	@scripts/test.sh

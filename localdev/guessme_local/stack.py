@@ -1,8 +1,9 @@
 """`make up` / `make down`: the whole platform as local processes, with all state in .guessme/.
 
-Order: MLflow -> Ray head -> Airflow -> (the DAG, when the committed overlay names no model that the
-registry holds: it trains, registers and promotes one by a Git commit) -> the local GitOps sync, which
-deploys the committed overlay to Ray Serve. Each service's PID is recorded so `down` can stop it.
+Order: MLflow -> Ray head -> Airflow -> the local GitOps sync, which deploys the committed overlay to
+Ray Serve -> (the DAG, when the committed overlay names no model that the registry holds: it trains,
+registers and promotes one by a Git commit, which the sync deploys and the DAG's last task verifies).
+Each service's PID is recorded so `down` can stop it.
 """
 
 import argparse
@@ -21,6 +22,7 @@ from guessme_local import airflow_client, ray_head
 from guessme_local.mlflow_server import start_mlflow
 from guessme_local.overlay import committed_model_uri
 from guessme_local.procs import ServiceError, port_in_use, start_background, stop_group
+from guessme_pipeline.deploy_status import status_path
 
 DAG_ID = "guessme_train_deploy"
 
@@ -133,11 +135,19 @@ def up(s: Settings, detach: bool) -> None:
     airflow = airflow_client.start_airflow(s.root, s.airflow_port, s.logs / "airflow.log", env)
     record(s, "airflow", airflow.pid)
 
-    # A model first, then the sync: its first apply then names a model the registry holds.
+    # The sync before any DAG run: the DAG's last task verifies its promotion through the sync's status.
+    say(f"starting the local GitOps sync of environments/local (log: {s.logs / 'sync.log'})")
+    sync_cmd = [sys.executable, "-m", "guessme_local.sync", "--repo", str(s.root), "--env", "local"]
+    sync_cmd += ["--dashboard-url", head.dashboard_url, "--serve-port", str(s.serve_port)]
+    sync_cmd += ["--status-file", str(status_path(s.state, "local"))]
+    sync = start_background(sync_cmd, s.logs / "sync.log", env)
+    record(s, "sync", sync.pid)
+
     uri = committed_model_uri(s.root, "local")
     if not uri or not registry_has(uri, s.mlflow_port):
         reason = "no model is promoted yet" if not uri else f"{uri} is not in this MLflow registry"
-        say(f"{reason}: running the Airflow DAG {DAG_ID} (data -> train -> evaluate -> register -> promote)")
+        steps = "data -> train -> evaluate -> register -> promote -> verify"
+        say(f"{reason}: running the Airflow DAG {DAG_ID} ({steps})")
         client = airflow_client.AirflowClient(f"http://127.0.0.1:{s.airflow_port}", s.state / "airflow")
         conf = {"env": "local", "repo": str(s.root), "force_promote": uri is not None}
         client.run_dag(DAG_ID, conf=conf, progress=say)
@@ -145,11 +155,6 @@ def up(s: Settings, detach: bool) -> None:
         if not uri:
             raise ServiceError(f"the DAG finished but promoted no model; see {s.logs / 'airflow.log'}")
 
-    say(f"starting the local GitOps sync of environments/local (log: {s.logs / 'sync.log'})")
-    sync_cmd = [sys.executable, "-m", "guessme_local.sync", "--repo", str(s.root), "--env", "local"]
-    sync_cmd += ["--dashboard-url", head.dashboard_url, "--serve-port", str(s.serve_port)]
-    sync = start_background(sync_cmd, s.logs / "sync.log", env)
-    record(s, "sync", sync.pid)
     say(f"waiting for the game to serve {uri}")
     wait_for_model(s.serve_port, uri, s.logs / "sync.log")
 

@@ -7,7 +7,14 @@ it to the local Ray Serve declaratively. Uncommitted edits are never deployed. A
 last applied is not re-applied; a failed commit is retried after a back-off and the app keeps serving
 the last good config meanwhile.
 
-    python -m guessme_local.sync --repo . --env local --interval 1 [--once]
+Like Argo CD, it tells Synced from Healthy. After an apply it watches the app's `/model` until the
+committed URI answers (Healthy), a load of it fails (Degraded: load error), or the grace period passes
+(Degraded); meanwhile the commit is Progressing. A commit that does not render (render error) or names
+an alias (refused URI) is Degraded without touching Serve. Each verdict goes to the log (one line per
+change) and to a status file (guessme_pipeline.deploy_status) that `make status` and the DAG read.
+A commit is never reported Healthy while a different model answers.
+
+    python -m guessme_local.sync --repo . --env local --interval 1 [--once] [--status-file F]
 """
 
 import argparse
@@ -26,8 +33,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
+from guessme_pipeline.deploy_status import (
+    DEGRADED,
+    HEALTHY,
+    PROGRESSING,
+    DeployStatus,
+    Health,
+    Observation,
+    Served,
+    assess,
+    one_line,
+    status_path,
+    write_status,
+)
 from guessme_pipeline.git import Git, GitError
 from guessme_pipeline.overlay import ModelRef, OverlayError
 
@@ -40,6 +61,14 @@ Apply = Callable[[ServeConfig], None]
 
 class RenderError(RuntimeError):
     """The committed overlay does not render to a usable serve config; the message says why."""
+
+
+class RefusedURI(RenderError):
+    """The overlay renders, but names a model URI that is never deployed (an alias, not `models:/name/N`)."""
+
+    def __init__(self, uri: str, message: str) -> None:
+        super().__init__(message)
+        self.uri = uri
 
 
 @dataclass(frozen=True)
@@ -106,88 +135,215 @@ def render_commit(repo: Path, commit: str, env: str) -> Rendered:
         try:  # the same rule as promotion: deploy immutable versions only, never an alias
             ModelRef.parse(uri)
         except OverlayError as exc:
-            raise RenderError(str(exc)) from exc
+            raise RefusedURI(uri, str(exc)) from exc
     return Rendered(commit, uri, config)
+
+
+Observe = Callable[[], Observation]
+PROGRESSING_AGAIN = Health(PROGRESSING, "the branch is back at the commit last applied")
 
 
 @dataclass
 class Reconciler:
-    """One environment, one branch: apply each new head's rendered serve config once."""
+    """One environment, one branch: apply each new head's rendered serve config once, then assess its
+    health from what the app serves (without `observe`, only the apply is tracked)."""
 
     repo: Path
     env: str
     branch: str
     apply: Apply
     retry_s: float = 15.0
+    observe: Observe | None = None
+    status_file: Path | None = None
+    grace_s: float = 60.0  # a commit still Progressing after this long is Degraded
     applied_commit: str | None = None
     applied_config: ServeConfig | None = None
+    status: DeployStatus | None = None
     _failed: tuple[str, float] | None = None  # (commit, monotonic time) of the last failure
+    _since: float = 0.0  # monotonic time the current commit was taken up, or last seen healthy
+    _tracking: bool = False  # the current commit reached Serve: what the app serves tells its health
 
     def head(self) -> str:
         return Git(self.repo).rev(f"refs/heads/{self.branch}")
 
     def step(self) -> str | None:
-        """Reconcile once; returns what happened ('applied', 'unchanged', 'failed') or None if idle."""
+        """Reconcile once, then look at the app; returns what the reconcile did ('applied',
+        'unchanged', 'failed') or None if there was nothing new to reconcile."""
+        result = self._reconcile()
+        if self.observe is not None and self._tracking:
+            self._assess()
+        return result
+
+    @property
+    def progressing(self) -> bool:
+        return self.status is not None and self.status.health == PROGRESSING
+
+    def _reconcile(self) -> str | None:
         try:
             commit = self.head()
         except GitError as exc:
             log.error("cannot read branch %s: %s", self.branch, exc)
             return "failed"
         if commit == self.applied_commit:
+            if not self._tracking and self.applied_config is not None:  # the branch went back to it
+                self._tracking = True
+                self._record(
+                    commit, model_uri_of(self.applied_config) or "", PROGRESSING_AGAIN, time.monotonic()
+                )
             return None
         if self._failed and self._failed[0] == commit and time.monotonic() - self._failed[1] < self.retry_s:
             return None
         started = time.monotonic()
+        uri = ""
         try:
             rendered = render_commit(self.repo, commit, self.env)
+            uri = rendered.model_uri or ""
             if rendered.serve_config == self.applied_config:
                 result = "unchanged"
             else:
                 self.apply(rendered.serve_config)
                 result = "applied"
         except Exception as exc:  # any failure: keep serving the last good config, retry later
-            self._failed = (commit, time.monotonic())
+            self._failed, self._tracking = (commit, time.monotonic()), False
+            reason = (
+                f"{'render error' if isinstance(exc, RenderError) else 'apply error'}: {one_line(str(exc))}"
+            )
+            if isinstance(exc, RefusedURI):
+                reason = f"refused URI: {one_line(str(exc))}"
+            self._record(
+                commit, exc.uri if isinstance(exc, RefusedURI) else uri, Health(DEGRADED, reason), started
+            )
             log.error(
-                "commit=%s env=%s result=failed error=%s (still serving %s)",
+                "commit=%s env=%s result=failed health=%s reason=%s (still serving %s)",
                 commit[:12],
                 self.env,
-                exc,
+                DEGRADED,
+                reason,
                 self.applied_commit[:12] if self.applied_commit else "nothing",
             )
             return "failed"
         self.applied_commit, self.applied_config, self._failed = commit, rendered.serve_config, None
+        self._tracking = True
+        took = time.monotonic() - started
+        initial = Health(PROGRESSING, "applied; waiting for the app to serve it") if self.observe else None
+        self._record(commit, uri, initial, started, apply_s=took)
         log.info(
-            "commit=%s env=%s model_uri=%s result=%s took=%.2fs",
+            "commit=%s env=%s model_uri=%s result=%s took=%.2fs%s",
             commit[:12],
             self.env,
-            rendered.model_uri or "(none)",
+            uri or "(none)",
             result,
-            time.monotonic() - started,
+            took,
+            f" health={PROGRESSING}" if self.observe else "",
         )
         return result
+
+    def _record(
+        self, commit: str, uri: str, health: Health | None, started: float, apply_s: float | None = None
+    ) -> None:
+        """Take up `commit`: a new status, Progressing (or Degraded) from now."""
+        self._since = started
+        now = time.time()
+        self.status = DeployStatus(
+            env=self.env,
+            branch=self.branch,
+            commit=commit,
+            model_uri=uri,
+            health=health.status if health else "Unknown",
+            reason=health.reason if health else "health is not assessed",
+            grace_s=self.grace_s,
+            synced_at=now - (time.monotonic() - started),
+            checked_at=now,
+            applied_commit=self.applied_commit,
+            apply_s=apply_s,
+        )
+        self._save()
+
+    def _assess(self) -> None:
+        assert self.observe is not None
+        assert self.status is not None
+        status = self.status
+        seen = self.observe()
+        served = seen.served
+        health = assess(status.model_uri, seen)
+        elapsed = time.monotonic() - self._since
+        if health.status == PROGRESSING:
+            if elapsed > self.grace_s:  # Argo CD's progress deadline: a deploy that never arrives fails
+                health = Health(DEGRADED, f"not served within {self.grace_s:.0f} s: {health.reason}")
+            else:
+                health = Health(PROGRESSING, f"{health.reason} ({elapsed:.1f} s)")
+        changed = health.status != status.health
+        status.health, status.reason = health.status, health.reason
+        status.served_uri = served.model_uri if served else None
+        status.checked_at = time.time()
+        if health.status == HEALTHY:
+            self._since = time.monotonic()  # a later outage is measured from the last healthy look
+            if status.healthy_after_s is None:
+                status.healthy_after_s = round(elapsed, 3)
+        self._save()
+        if changed:
+            level = logging.ERROR if health.status == DEGRADED else logging.INFO
+            log.log(
+                level,
+                "commit=%s env=%s model_uri=%s health=%s after=%.2fs reason=%s",
+                status.commit[:12],
+                self.env,
+                status.model_uri or "(none)",
+                health.status,
+                elapsed,
+                health.reason,
+            )
+
+    def _save(self) -> None:
+        if self.status_file is not None and self.status is not None:
+            write_status(self.status_file, self.status)
 
     def run(self, interval: float, stop: Callable[[], bool] = lambda: False) -> None:
         log.info("watching %s branch %s for environments/%s", self.repo, self.branch, self.env)
         while not stop():
             self.step()
-            time.sleep(interval)
+            # While a deploy is on its way, look often: the health report is what callers wait for.
+            time.sleep(min(interval, 0.25) if self.progressing else interval)
 
 
-def ray_serve_apply(dashboard_url: str, serve_port: int | None, ready_timeout: float = 180.0) -> Apply:
-    """Apply with Ray Serve's declarative API (what `serve deploy` does), then wait until the app runs
-    the new config, so the log says whether it went live, not only whether it was accepted."""
+def ray_serve_apply(dashboard_url: str, serve_port: int | None) -> Apply:
+    """Apply with Ray Serve's declarative API (what `serve deploy` does). Whether it went live is the
+    health check's question (`serve_observer`), answered from what the app serves."""
     from guessme_local import ray_head
 
     def apply(config: ServeConfig) -> None:
         ray_head.deploy(config, dashboard_url, http_port=serve_port)
-        for app in config["applications"]:
-            user_config = next(
-                (d["user_config"] for d in app.get("deployments", []) if d.get("user_config") is not None),
-                None,
-            )
-            ray_head.wait_until_running(dashboard_url, app["name"], ready_timeout, user_config)
 
     return apply
+
+
+def serve_observer(serve_url: str, dashboard_url: str, app_name: str = "guessme") -> Observe:
+    """One look at the app: GET /model; when it does not answer, Serve's own application status says
+    whether that is a failed deploy (DEPLOY_FAILED / UNHEALTHY) or one still starting."""
+    from guessme_local import ray_head
+
+    def observe() -> Observation:
+        try:
+            response = httpx.get(f"{serve_url}/model", timeout=2)
+            if response.is_success:
+                return Observation(Served.from_model_info(response.json()))
+            why = f"/model answered HTTP {response.status_code}"
+        except (httpx.HTTPError, ValueError) as exc:
+            why = f"/model does not answer ({type(exc).__name__})"
+        try:
+            app = (ray_head.serve_status(dashboard_url, timeout=2).get("applications") or {}).get(
+                app_name
+            ) or {}
+        except httpx.HTTPError:
+            return Observation(None, f"{why}; Ray's dashboard does not answer either")
+        if app.get("status") in ("DEPLOY_FAILED", "UNHEALTHY"):
+            message = one_line(app.get("message") or "")
+            return Observation(None, f"Serve application {app_name} {app['status']}: {message}", failed=True)
+        return Observation(
+            None, f"{why}; Serve application {app_name} is {app.get('status') or 'not deployed'}"
+        )
+
+    return observe
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -205,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
         help="the local Ray head's dashboard (Serve's REST API)",
     )
     ap.add_argument("--serve-port", type=int, help="Serve's HTTP port (default: the config's)")
+    ap.add_argument("--grace", type=float, default=60.0, help="seconds a commit may take to be served")
+    ap.add_argument("--status-file", type=Path, help="default: <repo>/.guessme/run/sync-<env>.json")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sync %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per reconcile, not per HTTP call
@@ -213,8 +371,19 @@ def main(argv: list[str] | None = None) -> None:
     branch = args.branch or Git(repo).current_branch()
     if not branch:
         ap.error(f"{repo} has no checked-out branch; pass --branch")
-    reconciler = Reconciler(repo, args.env, branch, ray_serve_apply(args.dashboard_url, args.serve_port))
-    reconciler.retry_s = args.retry
+    from guessme_local.ray_head import load_serve_config
+
+    serve_url = f"http://127.0.0.1:{args.serve_port or load_serve_config()['http_options']['port']}"
+    reconciler = Reconciler(
+        repo,
+        args.env,
+        branch,
+        ray_serve_apply(args.dashboard_url, args.serve_port),
+        retry_s=args.retry,
+        observe=serve_observer(serve_url, args.dashboard_url),
+        status_file=args.status_file or status_path(repo / ".guessme", args.env),
+        grace_s=args.grace,
+    )
     if args.once:
         sys.exit(1 if reconciler.step() == "failed" else 0)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way to stop the loop

@@ -1,8 +1,11 @@
-"""guessme_train_deploy: data -> train -> evaluate -> register -> promote (a Git commit) -> champion.
+"""guessme_train_deploy: data -> train -> evaluate -> register -> promote (a Git commit) -> champion
+-> verify.
 
 Deployment is a Git change: `promote` writes the new immutable `models:/guessme-cnn/N` into
 `environments/<env>/model.env` and commits it; whatever syncs that environment (Argo CD on a cluster,
 `guessme_local.sync` on one machine) makes it live. Rollback is `git revert` of that commit.
+`verify` waits until the environment serves the promoted model and it recognises the probe set; with
+`promote.rollback: true` (params.yaml) a failure reverts the promotion commit.
 
 The tasks run the ML code (DVC, Ray Train, MLflow, torch) in the ML interpreter as subprocesses
 (guessme_pipeline.ml): Airflow's own environment holds none of it. The task logic lives in the
@@ -64,6 +67,16 @@ def _settings() -> RunSettings:
         "pull_request": Param(
             False, type="boolean", description="open a pull request instead of pushing the branch"
         ),
+        # The last task waits until the promoted model serves and passes the probe set (docs/deploy.md).
+        "verify": Param(
+            "local",
+            enum=["local", "cluster", "off"],
+            description="where to verify: the local sync's status, the cluster's RayService, or off "
+            "(nothing deploys this environment: the run then does not say that the model serves)",
+        ),
+        "serve_url": Param(
+            "", type="string", description="the game's URL (empty: this machine's Serve port)"
+        ),
     },
 )
 def guessme_train_deploy() -> None:
@@ -96,11 +109,19 @@ def guessme_train_deploy() -> None:
             raise AirflowSkipException("a pull request was opened: nothing is deployed until it is merged")
         return tasks.mark_champion(promoted)
 
+    @task
+    def verify(promoted: dict[str, Any]) -> dict[str, Any]:
+        params = get_current_context()["params"]
+        if params["verify"] == "off":
+            raise AirflowSkipException("verify=off: nothing checks that the promoted model serves")
+        return tasks.verify(_settings(), promoted, params)
+
     data_info = data()
     trained = train(data_info)
     evaluation = evaluate(data_info, trained)
     registered = register(trained, evaluation)
-    champion(promote(registered, evaluation))
+    promoted = promote(registered, evaluation)
+    champion(promoted) >> verify(promoted)  # last: the run is green only if the promoted model serves
 
 
 if cluster_tasks.runs_on_kubernetes():

@@ -29,10 +29,13 @@ class GateParams:
         section = (raw or {}).get("promote") or {}
         if not isinstance(section, dict):
             raise ValueError(f"{path}: promote must be a mapping")
-        unknown = set(section) - set(cls.__dataclass_fields__)
+        from guessme_pipeline.verify import VerifyParams  # the section's verification keys
+
+        VerifyParams.from_promote_section(section)  # validates them
+        unknown = set(section) - set(cls.__dataclass_fields__) - set(VerifyParams.__dataclass_fields__)
         if unknown:
             raise ValueError(f"{path}: unknown key(s) in promote: {', '.join(sorted(unknown))}")
-        return cls(**{k: float(v) for k, v in section.items()})
+        return cls(**{k: float(v) for k, v in section.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

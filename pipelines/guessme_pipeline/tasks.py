@@ -172,3 +172,26 @@ def mark_champion(promoted: dict[str, Any]) -> dict[str, Any]:
     """Informational only: deployments name the immutable version, never the alias."""
     registry.set_alias(promoted["name"], registry.CHAMPION, int(promoted["version"]))
     return {"alias": registry.CHAMPION, "version": promoted["version"]}
+
+
+def verify(s: RunSettings, promoted: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The DAG's last task (guessme_pipeline.verify): the promoted model serves and passes the probe set."""
+    from guessme_pipeline.deploy_status import status_path
+    from guessme_pipeline.verify import verify_promoted
+
+    mode = str(params.get("verify") or "local")
+    if mode == "cluster" and not params.get("serve_url"):
+        raise ValueError("verify=cluster needs serve_url: the game's URL as this worker reaches it")
+    serve_url = str(
+        params.get("serve_url") or f"http://127.0.0.1:{os.environ.get('GUESSME_SERVE_PORT', '8000')}"
+    )
+    result = verify_promoted(
+        s.repo,
+        s.env,
+        promoted,
+        mode,
+        serve_url,
+        status_path(s.state_dir, s.env),
+    )
+    print(f"verify: {result['uri']} serves; probe set {result['probe_accuracy']:.0%}", flush=True)
+    return result

@@ -7,6 +7,7 @@ promotion commit, the game in a browser. Afterwards nothing of it may be left ru
 
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.request
@@ -157,3 +158,13 @@ def test_a_start_over_a_running_stack_fails_clearly_and_harms_nothing(stack: Sta
     assert "already running" in again.stderr, again.stdout[-2000:] + again.stderr[-2000:]
     with urllib.request.urlopen(f"{stack.game}/healthz", timeout=10) as res:  # the first stack still serves
         assert json.load(res)["status"] == "ok"
+
+
+def test_make_status_reports_the_running_stack_in_step(stack: Stack) -> None:
+    status = run_make(stack, "-s", "status", timeout=60)
+    assert status.returncode == 0, status.stdout[-3000:] + status.stderr[-3000:]
+    uri = committed_uri(stack.clone)
+    assert re.search(rf"(?m)^Committed URI: +{uri}$", status.stdout), status.stdout
+    assert re.search(rf"(?m)^Served URI: +{uri} \(version", status.stdout), status.stdout
+    assert re.search(r"(?m)^Health: +Healthy", status.stdout), status.stdout
+    assert re.search(r"(?m)^game +Running ", status.stdout), status.stdout

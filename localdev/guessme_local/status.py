@@ -1,0 +1,172 @@
+"""`make status`: the running local stack at a glance, in the spirit of `argocd app get`.
+
+Prints the branch head and the commit the sync last applied, the committed and the served model URI,
+the health and the time since the last sync, and each service's state and URL. Exit status:
+0 in step (or still within the sync's grace period), 1 when the committed and the served model have
+differed for longer than the grace period, 2 when the stack is not running. Every network call has
+a short timeout, and a stopped stack is recognised from its PID files before any is made.
+"""
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from guessme_local import ray_head
+from guessme_local.overlay import committed_model_uri
+from guessme_local.stack import Settings, running
+from guessme_pipeline.deploy_status import DeployStatus, read_status, status_path
+from guessme_pipeline.git import Git, GitError
+
+ENV = "local"
+DEFAULT_GRACE_S = 60.0  # when the sync has written no status yet (its own default, --grace)
+IN_STEP, OUT_OF_STEP, STOPPED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    pid: int | None
+    url: str
+    state: str
+
+
+def ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def answers(url: str, headers: dict[str, str] | None = None) -> bool:
+    try:
+        return httpx.get(url, timeout=2, headers=headers).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def served_model(serve_port: int) -> dict[str, Any] | None:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{serve_port}/model", timeout=2)
+        return dict(response.json()) if response.is_success else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def services(s: Settings, alive: dict[str, int], game_answers: bool) -> list[Service]:
+    def state(name: str, ok: bool) -> str:
+        if name not in alive:
+            return "Stopped"
+        return "Running" if ok else "Not answering"
+
+    try:
+        auth = ray_head.auth_headers()
+    except OSError:
+        auth = {}
+    mlflow, dashboard = f"http://127.0.0.1:{s.mlflow_port}", f"http://127.0.0.1:{s.dashboard_port}"
+    airflow, game = f"http://127.0.0.1:{s.airflow_port}", f"http://127.0.0.1:{s.serve_port}"
+    return [
+        Service("mlflow", alive.get("mlflow"), mlflow, state("mlflow", answers(f"{mlflow}/health"))),
+        Service("ray", alive.get("ray"), dashboard, state("ray", answers(f"{dashboard}/api/version", auth))),
+        Service(
+            "airflow",
+            alive.get("airflow"),
+            airflow,
+            state("airflow", answers(f"{airflow}/api/v2/monitor/health")),
+        ),
+        Service("sync", alive.get("sync"), str(s.logs / "sync.log"), state("sync", True)),
+        Service("game", alive.get("ray"), game, state("ray", game_answers)),
+    ]
+
+
+def report(s: Settings, now: float | None = None) -> int:
+    now = time.time() if now is None else now
+    alive = running(s)
+    if not alive:
+        print(f"Guessme is not running from {s.root} (no live service in {s.pids}); start it with `make up`.")
+        return STOPPED
+    git = Git(s.root)
+    branch = git.current_branch() or "HEAD"
+    try:
+        head = git.rev("HEAD")
+        head_line = git.run("log", "-1", "--format=%h %s", head)
+        head_time = float(git.run("log", "-1", "--format=%ct", head))
+    except GitError as exc:
+        print(f"cannot read {s.root}: {exc}")
+        return OUT_OF_STEP
+    committed = committed_model_uri(s.root, ENV) or ""
+    status = read_status(status_path(s.state, ENV))
+    info = served_model(s.serve_port)
+    served = None if info is None else str(info.get("model_uri") or "")
+    grace = status.grace_s if status else DEFAULT_GRACE_S
+
+    rows = [
+        ("Name", f"guessme/{ENV} (environments/{ENV})"),
+        ("Repo", f"{s.root} (branch {branch})"),
+        ("Branch head", head_line),
+        ("Last applied", applied_line(status, head, now)),
+        ("Committed URI", committed or "(none)"),
+        ("Served URI", served_line(info)),
+        ("Health", health_line(status, head, now)),
+    ]
+    width = max(len(k) for k, _ in rows) + 2
+    for key, value in rows:
+        print(f"{key + ':':<{width}}{value}")
+    print()
+    table = services(s, alive, info is not None)
+    print(f"{'SERVICE':<9}{'STATE':<15}{'PID':<9}URL")
+    for svc in table:
+        print(f"{svc.name:<9}{svc.state:<15}{svc.pid or '-'!s:<9}{svc.url}")
+
+    if served == committed:
+        return IN_STEP
+    # Out of step since the sync took up the head commit (or since the commit, if it has not yet).
+    since = status.synced_at if status and status.commit == head else head_time
+    if now - since > grace:
+        print(
+            f"\nOUT OF STEP: {committed or 'no model'} is committed but "
+            f"{'nothing answers' if served is None else (served or 'no model') + ' answers'}, "
+            f"for {now - since:.0f} s (the sync's grace period is {grace:.0f} s)"
+        )
+        return OUT_OF_STEP
+    print(f"\n(not yet serving the committed model: {now - since:.0f} s of the {grace:.0f} s grace period)")
+    return IN_STEP
+
+
+def applied_line(status: DeployStatus | None, head: str, now: float) -> str:
+    if status is None:
+        return "(the sync has written no status yet)"
+    applied = status.applied_commit[:12] if status.applied_commit else "nothing"
+    state = "Synced" if status.applied_commit == head else f"OutOfSync (head {head[:12]} not applied)"
+    return f"{applied}  {state}, last sync {ago(now - status.synced_at)}"
+
+
+def served_line(info: dict[str, Any] | None) -> str:
+    if info is None:
+        return "(the game's /model does not answer)"
+    uri = info.get("model_uri") or "(none)"
+    version = info.get("model_version")
+    loaded = f", loaded {info['loaded_at']}" if info.get("loaded_at") else ""
+    error = f"; last load error: {info['last_error']}" if info.get("last_error") else ""
+    return f"{uri}{f' (version {version}{loaded})' if version else ''}{error}"
+
+
+def health_line(status: DeployStatus | None, head: str, now: float) -> str:
+    if status is None:
+        return "Unknown (no sync status yet)"
+    about = "" if status.commit == head else f" (of {status.commit[:12]}, not the head)"
+    took = (
+        f", Healthy {status.healthy_after_s:.1f} s after sync" if status.healthy_after_s is not None else ""
+    )
+    return f"{status.health}{about} - {status.reason}{took} (checked {ago(now - status.checked_at)})"
+
+
+def main() -> None:
+    sys.exit(report(Settings.from_env()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Verification after promotion, without a serving app: what it waits for, and how it reads params.yaml."""
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import yaml
+
+from guessme_pipeline.deploy_status import DEGRADED, HEALTHY, PROGRESSING, DeployStatus, Health, write_status
+from guessme_pipeline.gate import GateParams
+from guessme_pipeline.verify import (
+    PROBES,
+    VerificationFailed,
+    VerifyParams,
+    cluster_look,
+    load_probes,
+    local_look,
+    verify,
+    wait_health,
+)
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+URI = "models:/guessme-cnn/2"
+
+
+def status(commit: str, uri: str, health: str, reason: str = "") -> DeployStatus:
+    now = time.time()
+    return DeployStatus("local", "main", commit, uri, health, reason, 60.0, now, now)
+
+
+def test_the_repositorys_params_configure_verification() -> None:
+    params = VerifyParams.from_params_text((REPO / "params.yaml").read_text())
+    assert 0 < params.verify_min_accuracy <= 1
+    assert params.verify_timeout_s > 0
+    assert params.rollback is False  # opt-in
+    GateParams.from_params_file(REPO / "params.yaml")  # the gate reads the same section
+
+
+def test_promote_section_is_still_strict(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("promote:\n  min_accuracy: 0.5\n  verify_min_acuracy: 0.9\n")
+    with pytest.raises(ValueError, match="verify_min_acuracy"):
+        GateParams.from_params_file(path)
+    path.write_text("promote:\n  rollback: 'yes'\n")
+    with pytest.raises(ValueError, match="rollback must be true or false"):
+        GateParams.from_params_file(path)
+
+
+def test_the_probe_set_covers_every_digit() -> None:
+    probes = load_probes(PROBES)
+    assert sorted({p.label for p in probes}) == list(range(10))
+    assert all(p.drawing["strokes"] and p.drawing["width"] == p.drawing["height"] == 280 for p in probes)
+
+
+def test_local_look_waits_for_the_sync_to_take_up_the_commit(tmp_path: Path) -> None:
+    path = tmp_path / "sync-local.json"
+    look = local_look(path, "c2", URI)
+    assert look().status == PROGRESSING  # no status file yet
+    write_status(path, status("c1", "models:/guessme-cnn/1", HEALTHY))
+    assert look() == Health(PROGRESSING, "the sync is at c1, not yet at c2")  # an older commit is healthy
+    write_status(path, status("c2", URI, DEGRADED, "load error: boom"))
+    assert look() == Health(DEGRADED, "load error: boom")
+
+
+def test_verification_fails_with_the_reason_when_not_served(tmp_path: Path) -> None:
+    def degraded() -> Health:
+        return Health(DEGRADED, "load error: models:/guessme-cnn/2: RestException: no such version")
+
+    params = VerifyParams(verify_timeout_s=5)
+    with pytest.raises(VerificationFailed, match="is Degraded: load error"):
+        verify(degraded, "http://127.0.0.1:9", URI, params, load_probes())
+
+
+def test_progressing_past_the_timeout_fails() -> None:
+    started = time.monotonic()
+    with pytest.raises(
+        VerificationFailed, match="Degraded: not served within 0 s, still Progressing: loading"
+    ):
+        wait_health(lambda: Health(PROGRESSING, "loading"), timeout=0.2, poll_s=0.05)
+    assert time.monotonic() - started < 5
+
+
+class ModelStub(BaseHTTPRequestHandler):
+    """GET /model as the serving app answers it."""
+
+    info: ClassVar[dict[str, object]] = {}
+
+    def do_GET(self) -> None:  # http.server's name for the handler
+        body = json.dumps(self.info).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def game() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ModelStub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def fake_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample: str) -> None:
+    """A `kubectl` on PATH that answers `get rayservice` with one of the Argo CD health samples."""
+    obj = yaml.safe_load((REPO / "platform/argocd/health/ray.io/RayService/testdata" / sample).read_text())
+    (tmp_path / "rayservice.json").write_text(json.dumps(obj))
+    script = tmp_path / "bin" / "kubectl"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(f"#!/bin/sh\ncat {tmp_path / 'rayservice.json'}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
+
+
+def test_cluster_look_needs_the_rayservice_ready_then_the_promoted_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, game: str
+) -> None:
+    fake_kubectl(tmp_path, monkeypatch, "initializing.yaml")
+    assert cluster_look(game, URI, "guessme")() == Health(
+        PROGRESSING, "RayService guessme-serve is not Ready: RayService is initializing"
+    )
+    fake_kubectl(tmp_path, monkeypatch, "healthy.yaml")
+    ModelStub.info = {"model_uri": URI, "model_version": "2", "last_error": None}
+    assert cluster_look(game, URI, "guessme")().status == HEALTHY
+    # Ready, but the swap to the promoted version failed: the old model still answers.
+    ModelStub.info = {
+        "model_uri": "models:/guessme-cnn/1",
+        "model_version": "1",
+        "last_error": f"t loading {URI}: boom",
+    }
+    assert cluster_look(game, URI, "guessme")() == Health(DEGRADED, f"load error: {URI}: boom")

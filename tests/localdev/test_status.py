@@ -1,0 +1,115 @@
+"""`make status`: what it prints and its exit status, against a fake running stack (PID files naming a
+live process, a sync status file, and a stub /model), and on a stopped stack (fast, no hang)."""
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from support.repo_snapshot import OVERLAY, git, init_repo
+
+from guessme_local.procs import free_port
+from guessme_local.stack import Settings
+from guessme_local.status import IN_STEP, OUT_OF_STEP, STOPPED, report
+from guessme_pipeline.deploy_status import DeployStatus, status_path, write_status
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+V1, V2 = "models:/guessme-cnn/1", "models:/guessme-cnn/2"
+
+
+class ModelStub(BaseHTTPRequestHandler):
+    served = V1
+
+    def do_GET(self) -> None:  # http.server's name for the handler
+        if self.path != "/model":
+            self.send_error(404)
+            return
+        body = json.dumps({"model_uri": self.served, "model_version": self.served.rsplit("/", 1)[1]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def game() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), ModelStub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, game: int) -> Settings:
+    root = tmp_path / "clone"
+    (root / "environments" / "local").mkdir(parents=True)
+    (root / OVERLAY).write_text(f"MODEL_URI={V1}\n")
+    init_repo(root)
+    ports = [free_port() for _ in range(4)]
+    return Settings(root, tmp_path / "state", game, *ports)
+
+
+def start(s: Settings, commit: str, uri: str, synced_ago: float) -> None:
+    """Record this test process as every service (alive), and a sync status for `commit`."""
+    s.pids.mkdir(parents=True, exist_ok=True)
+    for service in ("mlflow", "ray", "airflow", "sync"):
+        (s.pids / f"{service}.pid").write_text(str(os.getpid()))
+    now = time.time()
+    status = DeployStatus(
+        "local", "main", commit, uri, "Healthy", f"serving {uri}", 30.0, now - synced_ago, now
+    )
+    status.applied_commit = commit
+    write_status(status_path(s.state, "local"), status)
+
+
+def test_in_step(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    head = git(settings.root, "rev-parse", "HEAD")
+    start(settings, head, V1, synced_ago=300)
+    assert report(settings) == IN_STEP
+    out = capsys.readouterr().out
+    assert re.search(rf"(?m)^Committed URI: +{V1}$", out)
+    assert re.search(rf"(?m)^Served URI: +{V1} \(version 1\)$", out)
+    assert "Synced, last sync 5 min ago" in out
+    assert "Healthy - serving" in out
+    assert re.search(rf"(?m)^game +Running .* http://127.0.0.1:{settings.serve_port}$", out)
+
+
+def test_out_of_step_only_after_the_grace_period(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (settings.root / OVERLAY).write_text(f"MODEL_URI={V2}\n")
+    git(settings.root, "commit", "--quiet", "-am", "deploy 2")
+    head = git(settings.root, "rev-parse", "HEAD")
+    start(settings, head, V2, synced_ago=5)  # 5 s of the 30 s grace period: still in step
+    assert report(settings) == IN_STEP
+    assert "of the 30 s grace period" in capsys.readouterr().out
+    start(settings, head, V2, synced_ago=31)
+    assert report(settings) == OUT_OF_STEP
+    assert f"OUT OF STEP: {V2} is committed but {V1} answers" in capsys.readouterr().out
+
+
+def test_a_stopped_stack_says_so_at_once(settings: Settings, tmp_path: Path) -> None:
+    assert report(settings) == STOPPED
+    # The real command, as `make status` runs it, with nothing started in this state folder.
+    env = {**os.environ, "GUESSME_STATE": str(tmp_path / "empty-state"), "RAY_TMPDIR": str(tmp_path / "ray")}
+    (tmp_path / "empty-state" / "venvs").mkdir(parents=True)
+    (tmp_path / "empty-state" / "venvs" / "ml").symlink_to(REPO / ".guessme" / "venvs" / "ml")
+    started = time.monotonic()
+    done = subprocess.run(
+        ["make", "-s", "status"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "Guessme is not running" in done.stdout
+    print(f"make status on a stopped stack: {time.monotonic() - started:.2f} s")
