@@ -5,12 +5,12 @@ Runs only where KUBECONFIG points at a reachable cluster with environments/local
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+import service_proxy
 
 pytestmark = pytest.mark.cluster
 
@@ -45,12 +45,9 @@ def test_one_prediction(api: Any) -> None:
     blank = [[0.0] * 28 for _ in range(28)]
     for row in range(6, 22):
         blank[row][14] = 1.0  # a vertical stroke: a "1"
-    core = api.CoreV1Api()
-    raw = core.connect_post_namespaced_service_proxy_with_path(
-        "guessme-serve-serve-svc:8000", NAMESPACE, "predict",
-        body=json.dumps({"pixels": blank}), _preload_content=False,
-    )  # fmt: skip
-    status, body = raw.status, json.loads(raw.data)
+    status, body = service_proxy.post_json(
+        api.ApiClient(), NAMESPACE, "guessme-serve-serve-svc", 8000, "predict", {"pixels": blank}
+    )
     if status == 503:
         pytest.fail(f"Serve answers but has no model: set environments/local/model.env ({body})")
     assert status == 200, body
