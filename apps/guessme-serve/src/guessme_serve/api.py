@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 
@@ -17,6 +17,7 @@ from guessme_serve.body_limit import BodySizeLimit
 from guessme_serve.model_holder import NoModelError
 from guessme_serve.paths import configured_path
 from guessme_serve.rate_limit import TokenBucket
+from guessme_serve.rounds import SaveRefused
 from guessme_serve.schemas import (
     ModelInfo,
     Prediction,
@@ -24,11 +25,14 @@ from guessme_serve.schemas import (
     RoundCreated,
     RoundIn,
     RoundStats,
+    SaveRefusal,
+    Withdrawal,
     WsError,
     brief_errors,
     describe,
 )
 from guessme_serve.service import MAX_WS_MESSAGE_CHARS, GuessmeService
+from guessme_serve.tickets import TicketError, new_session
 
 log = logging.getLogger("guessme_serve")
 
@@ -69,9 +73,27 @@ async def model() -> ModelInfo:
     return current_service().model_info()
 
 
-async def add_round(body: RoundIn) -> RoundCreated:
-    """Store a finished round (only with the player's consent): appended to the player data file."""
-    return current_service().add_round(body)
+def round_client(request: Request) -> str:
+    """The saving client's key (a keyed hash of its address), after the cheap limits: a flood is
+    answered 429 before its body is validated."""
+    service = current_service()
+    header = service.settings.client_ip_header
+    forwarded = request.headers.get(header) if header else None
+    address = forwarded or (request.client.host if request.client else "")
+    client = service.client_key(address.strip())
+    service.admit_round(client)
+    return client
+
+
+async def add_round(body: RoundIn, client: str = Depends(round_client)) -> RoundCreated:
+    """Store a finished round (only with the player's consent) with the ticket the server dealt for it."""
+    return current_service().add_round(body, client)
+
+
+async def withdraw(body: Withdrawal, client: str = Depends(round_client)) -> dict[str, str]:
+    """Delete my drawings: every future data version leaves this player's rounds out."""
+    current_service().withdraw(body)
+    return {"status": "withdrawn"}
 
 
 async def round_stats() -> RoundStats:
@@ -84,6 +106,7 @@ async def websocket(ws: WebSocket) -> None:
     service = current_service()
     settings = service.settings
     bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_burst)
+    session = new_session()  # round tickets name the connection that dealt them
     await ws.accept()
     try:
         while True:
@@ -103,7 +126,7 @@ async def websocket(ws: WebSocket) -> None:
             if not bucket.allow():
                 await ws.send_text(_rate_limited(settings.ws_rate_per_s))
                 continue
-            await ws.send_text(service.ws_reply(text))
+            await ws.send_text(service.ws_reply(text, session))
     except WebSocketDisconnect:
         return
 
@@ -146,6 +169,21 @@ async def _no_model(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503)
 
 
+_TICKET_STATUS = {"wrong_target": 422, "unknown_version": 422}  # otherwise 403: no valid ticket
+
+
+async def _bad_ticket(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TicketError)
+    body = SaveRefusal(detail=str(exc), code=exc.code).model_dump()
+    return JSONResponse(body, status_code=_TICKET_STATUS.get(exc.code, 403))
+
+
+async def _save_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SaveRefused)
+    headers = {"retry-after": "60"} if exc.status == 429 else None
+    return JSONResponse(SaveRefusal(detail=str(exc), code=exc.code).model_dump(), exc.status, headers)
+
+
 def create_api() -> FastAPI:
     api = FastAPI(
         title="Guessme serving API",
@@ -156,6 +194,8 @@ def create_api() -> FastAPI:
     api.add_exception_handler(RequestValidationError, _invalid_request)
     api.add_exception_handler(PreprocessingError, _bad_drawing)
     api.add_exception_handler(NoModelError, _no_model)
+    api.add_exception_handler(TicketError, _bad_ticket)
+    api.add_exception_handler(SaveRefused, _save_refused)
     errors: dict[int | str, dict[str, Any]] = {
         413: {"description": "body too large"},
         422: {"description": "invalid input (the message says what)"},
@@ -163,7 +203,18 @@ def create_api() -> FastAPI:
     api.post("/predict", responses={**errors, 503: {"description": "no model loaded yet"}})(predict)
     api.get("/healthz")(healthz)
     api.get("/model")(model)
-    api.post("/rounds", status_code=201, responses=errors)(add_round)
+    refusals: dict[int | str, dict[str, Any]] = {
+        status: {"model": SaveRefusal, "description": text}
+        for status, text in {
+            403: "no valid round ticket (forged, malformed or expired)",
+            409: "the ticket was already used",
+            429: "the client's rate limit or daily quota; the game goes on",
+            503: "no model loaded yet",
+            507: "the player data store is full; the game goes on",
+        }.items()
+    }
+    api.post("/rounds", status_code=201, responses={**errors, **refusals})(add_round)
+    api.post("/rounds/withdrawals", status_code=202, responses={**errors, 429: refusals[429]})(withdraw)
     api.get("/rounds/stats")(round_stats)
     api.websocket("/ws")(websocket)
     api.get("/{path:path}", include_in_schema=False)(frontend)  # last: every other route wins
