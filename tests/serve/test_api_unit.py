@@ -212,7 +212,9 @@ def stored(service: GuessmeService) -> list[dict[str, Any]]:
 
 def test_rounds_are_dealt_stored_and_counted(client: TestClient, service: GuessmeService) -> None:
     dealt = deal(client)
-    assert dealt["type"] == "round" and dealt["id"] == 1 and 0 <= dealt["target"] <= 9
+    assert dealt["type"] == "round"
+    assert dealt["id"] == 1
+    assert 0 <= dealt["target"] <= 9
     probs = [0.05] * 8 + [0.1, 0.5]
     body = {
         **STROKES,
@@ -229,13 +231,15 @@ def test_rounds_are_dealt_stored_and_counted(client: TestClient, service: Guessm
     assert stats["by_model_version"]["3"]["rounds"] == 1
     assert client.get("/model").json()["live"]["rounds"] == 1
     (rec,) = stored(service)
-    assert rec["model_uri"] == "models:/guessme-cnn/3" and rec["model_version"] == "3"
+    assert rec["model_uri"] == "models:/guessme-cnn/3"
+    assert rec["model_version"] == "3"
     assert rec["target"] == dealt["target"]
     # The stored guess is the served model's reading of the drawing, not the client's claim.
     assert rec["guess"] == max(range(10), key=rec["probabilities"].__getitem__)
     assert rec["won"] is (rec["guess"] == rec["target"]) is res.json()["won"]
     assert rec["client_guess"] == 9
-    assert len(rec["player"]) == 32 and "player-0001" not in json.dumps(rec)  # a hash, not the id
+    assert len(rec["player"]) == 32
+    assert "player-0001" not in json.dumps(rec)
     assert set(rec) == {
         "id", "created_at", "strokes", "width", "height", "target", "guess", "probabilities", "client_guess",
         "model_uri", "model_version", "won", "player", "session", "ticket", "ticket_issued_ms", "client",

@@ -120,7 +120,8 @@ def test_a_flood_is_answered_429_stores_at_most_the_quota_and_predictions_go_on(
     assert codes == [201] * 5 + [429] * 7
     assert len(stored(service)) == 5
     refused = client.post("/rounds", json=round_body(service))
-    assert refused.json()["code"] == "daily_quota" and refused.headers["retry-after"] == "60"
+    assert refused.json()["code"] == "daily_quota"
+    assert refused.headers["retry-after"] == "60"
     assert client.post("/predict", json=STROKES).status_code == 200
     # The short-term rate limit, before any body is read: a burst, then 429.
     service.apply(Settings(round_rate_per_s=0.01, round_burst=2))
@@ -139,7 +140,8 @@ def test_a_full_disk_budget_answers_507_and_predictions_go_on(
     codes = [client.post("/rounds", json=round_body(service)).status_code for _ in range(2)]
     assert codes == [507, 507]
     res = client.post("/rounds", json=round_body(service))
-    assert res.json()["code"] == "disk_budget" and "not saved" in res.json()["detail"]
+    assert res.json()["code"] == "disk_budget"
+    assert "not saved" in res.json()["detail"]
     assert sum(p.stat().st_size for p in shard_paths(service.rounds.folder)) <= budget
     assert client.post("/predict", json=STROKES).status_code == 200
 
@@ -152,3 +154,18 @@ def test_delete_my_drawings_writes_a_tombstone_of_the_player_hash(
     tomb = json.loads((service.rounds.folder / TOMBSTONES).read_text())
     assert tomb["player"] == player_hash("player-0001")
     assert client.post("/rounds/withdrawals", json={"player_id": "no/slashes"}).status_code == 422
+
+
+def test_behind_a_proxy_the_client_is_the_address_it_appended(
+    client: TestClient, service: GuessmeService
+) -> None:
+    service.apply(Settings(round_rate_per_s=0.01, round_burst=1, client_ip_header="x-forwarded-for"))
+
+    def post(forwarded: str) -> int:
+        return client.post(
+            "/rounds", json=round_body(service), headers={"x-forwarded-for": forwarded}
+        ).status_code
+
+    assert post("6.6.6.6, 10.0.0.1") == 201
+    assert post("7.7.7.7, 10.0.0.1") == 429  # a made-up first entry does not make a new client
+    assert post("10.0.0.2") == 201  # another address

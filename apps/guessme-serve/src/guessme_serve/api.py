@@ -79,6 +79,9 @@ def round_client(request: Request) -> str:
     service = current_service()
     header = service.settings.client_ip_header
     forwarded = request.headers.get(header) if header else None
+    if forwarded and header.lower() == "x-forwarded-for":
+        # Only the last entry is the one our proxy added; earlier ones are whatever the client sent.
+        forwarded = forwarded.rsplit(",", 1)[-1]
     address = forwarded or (request.client.host if request.client else "")
     client = service.client_key(address.strip())
     service.admit_round(client)

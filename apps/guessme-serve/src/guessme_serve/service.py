@@ -56,7 +56,9 @@ class Settings:
     rounds_per_client_per_day: int = 200
     player_disk_budget_mb: float = 1024.0  # all player data on the volume; past it saving answers 507
     ticket_ttl_s: float = 300.0  # a round's longest time (120 s) plus the result screen
-    client_ip_header: str = ""  # e.g. x-real-ip, only where our own proxy sets (overwrites) it
+    # Behind our own proxy: the header it sets to the client's address (x-real-ip, or x-forwarded-for,
+    # of which the last entry is taken). Empty: the connection's address.
+    client_ip_header: str = ""
     # TEST ONLY: the game may ask for the digit to draw (`?targets=` in demos and browser tests).
     test_client_targets: bool = False
 
