@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from guessme_core.player_files import player_hash
 from guessme_serve.api import bind_service, create_api
 from guessme_serve.model_holder import ModelHolder
 from guessme_serve.rounds import TOMBSTONES, RoundStore, shard_paths
-from guessme_serve.service import GuessmeService, Settings, player_hash
+from guessme_serve.service import GuessmeService, Settings
 from guessme_serve.tickets import KEY_ENV, KEY_FILE, TicketError, TicketSigner, load_ticket_key
 
 from .conftest import tiny_model

@@ -16,7 +16,6 @@ the shared state (ticket unused, client under its daily quota, total under the d
 import fcntl
 import json
 import os
-import re
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from guessme_core.player_files import LEGACY_FILE, SHARD_NAME, TOMBSTONES, shard_name, shard_paths
 from guessme_serve.paths import configured_path
 from guessme_serve.schemas import LiveStats, RoundStats
 
@@ -35,11 +35,8 @@ NO_VERSION = "none"
 OTHER_VERSIONS = "other"
 MAX_VERSION_KEYS = 32  # /rounds/stats stays small whatever was written to the shards
 SHARD_MAX_BYTES = 16 << 20
-SHARD_GLOB = "rounds-*.jsonl"
-LEGACY_FILE = "rounds.jsonl"  # the single file of earlier versions, still read and counted
-TOMBSTONES = "tombstones.jsonl"
 LOCK_FILE = ".rounds.lock"
-_SHARD_NAME = re.compile(r"^rounds-(\d{8})-(\d{4})\.jsonl$")
+__all__ = ["LEGACY_FILE", "TOMBSTONES", "shard_paths"]  # the folder's layout, for callers of this module
 
 
 class SaveRefused(Exception):
@@ -62,12 +59,6 @@ def default_player_dir() -> Path:
     """GUESSME_PLAYER_DATA is the folder; a path to a `.jsonl` file (older configs) means its folder."""
     path = configured_path("GUESSME_PLAYER_DATA", "data", "player")
     return path.parent if path.suffix == ".jsonl" else path
-
-
-def shard_paths(folder: Path) -> list[Path]:
-    """Every rounds file of the folder, oldest first (the legacy single file before the shards)."""
-    legacy = [folder / LEGACY_FILE] if (folder / LEGACY_FILE).is_file() else []
-    return legacy + sorted(p for p in folder.glob(SHARD_GLOB) if _SHARD_NAME.match(p.name))
 
 
 class RoundStore:
@@ -133,15 +124,13 @@ class RoundStore:
 
     def _open_shard(self, now: float, size: int) -> Path:
         day = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d")
-        todays = [p for p in self.folder.glob(f"rounds-{day}-*.jsonl") if _SHARD_NAME.match(p.name)]
-        if todays:
-            last = max(todays)
-            if last.stat().st_size + size <= self.shard_max_bytes:
-                return last
-            seq = int(_SHARD_NAME.match(last.name)[2]) + 1  # type: ignore[index]
-        else:
-            seq = 1
-        return self.folder / f"rounds-{day}-{seq:04d}.jsonl"
+        todays = [(p, m) for p in shard_paths(self.folder) if (m := SHARD_NAME.match(p.name)) and m[1] == day]
+        if not todays:
+            return self.folder / shard_name(day, 1)
+        last, match = todays[-1]  # sorted: the highest sequence number
+        if last.stat().st_size + size <= self.shard_max_bytes:
+            return last
+        return self.folder / shard_name(day, int(match[2]) + 1)
 
     @staticmethod
     def _write_line(path: Path, line: bytes) -> None:

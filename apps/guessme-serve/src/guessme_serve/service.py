@@ -4,7 +4,6 @@ The Ray Serve deployment (app.py) owns one GuessmeService per replica; the bench
 same service under plain uvicorn to measure what Ray Serve adds.
 """
 
-import hashlib
 import json
 import logging
 import secrets
@@ -15,6 +14,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from guessme_core import PreprocessingError, pixels_to_image, strokes_to_image
+from guessme_core.player_files import player_hash
 from guessme_serve.model_holder import (
     LoadedModel,
     ModelHolder,
@@ -88,11 +88,6 @@ def _as_bool(value: Any) -> bool:
     if str(value).lower() in ("false", "0", "no", ""):
         return False
     raise ValueError(f"not a boolean: {value!r}")
-
-
-def player_hash(player_id: str) -> str:
-    """What the shards and tombstones keep of a player id: a hash (the id itself is the delete right)."""
-    return hashlib.sha256(player_id.encode()).hexdigest()[:32]
 
 
 def to_image(drawing: Drawing) -> np.ndarray:
