@@ -263,3 +263,23 @@ def test_repo_params_keep_player_data_out_by_default() -> None:
     data = load_params(REPO / "params.yaml").data
     assert data.include_player is False
     assert 0 < data.player_max_fraction <= 1
+
+
+def test_the_pipeline_snapshots_the_folder_and_evaluates_what_the_stage_would_keep(tmp_path: Path) -> None:
+    from guessme_pipeline.compare import load_player_rounds
+    from guessme_pipeline.tasks import snapshot_player_data
+
+    source = tmp_path / "player"
+    assert snapshot_player_data(source, tmp_path / "none") is None  # nobody has played yet
+    write_rounds(source / "rounds-20261126-0001.jsonl", [round_row(2, "a"), round_row(3, "b", player="w" * 32)])
+    write_rounds(source / "rounds-20261127-0001.jsonl", [round_row(4, "c"), round_row(5, "d", ticket=None)])
+    (source / TOMBSTONES).write_text(json.dumps({"player": "w" * 32}) + "\n")
+    taken = snapshot_player_data(source, tmp_path / "snap")
+    assert taken is not None
+    assert taken["player_rounds"] == 5
+    write_rounds(source / "rounds-20261127-0001.jsonl", [round_row(6, "late")])  # the game goes on writing
+    images, labels, left_out = load_player_rounds(Path(taken["player_file"]))
+    assert labels.tolist() == [2, 4]  # the fixed copy, less the withdrawn player and the unticketed round
+    assert left_out == 2
+    assert images.shape == (2, 1, 28, 28)
+    assert float(images.max()) == 1.0
