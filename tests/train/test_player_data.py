@@ -123,6 +123,7 @@ def test_every_shard_is_read_and_each_label_rule_counts_what_it_dropped(tmp_path
     assert load_player_digits(only, LabelRules(top_k=2))[0].y.tolist() == [5]
     assert load_player_digits(only, LabelRules(top_k=1))[0].y.tolist() == []
     assert load_player_digits(only, LabelRules(top_k=0))[0].y.tolist() == [5]
+    assert load_player_digits(only, LabelRules(top_k=2, min_probability=0.4))[1].dropped == {"unlikely": 1}
 
 
 def test_label_rules_come_from_params_and_refuse_typos(tmp_path: Path) -> None:
@@ -150,7 +151,7 @@ def test_missing_or_empty_rounds_make_an_empty_set_and_report(tmp_path: Path, co
     assert digits.y.dtype == np.int64
     summary = json.loads(report.read_text())
     assert (summary["rows"], summary["used"], summary["skipped"], summary["dropped"]) == (0, 0, 0, 0)
-    assert summary["dropped_by_rule"] == {"withdrawn": 0, "no_ticket": 0, "not_in_top_k": 0}
+    assert summary["dropped_by_rule"] == {"withdrawn": 0, "no_ticket": 0, "not_in_top_k": 0, "unlikely": 0}
     assert sum(summary["class_counts"].values()) == 0
 
 
@@ -271,7 +272,9 @@ def test_the_pipeline_snapshots_the_folder_and_evaluates_what_the_stage_would_ke
 
     source = tmp_path / "player"
     assert snapshot_player_data(source, tmp_path / "none") is None  # nobody has played yet
-    write_rounds(source / "rounds-20261126-0001.jsonl", [round_row(2, "a"), round_row(3, "b", player="w" * 32)])
+    write_rounds(
+        source / "rounds-20261126-0001.jsonl", [round_row(2, "a"), round_row(3, "b", player="w" * 32)]
+    )
     write_rounds(source / "rounds-20261127-0001.jsonl", [round_row(4, "c"), round_row(5, "d", ticket=None)])
     (source / TOMBSTONES).write_text(json.dumps({"player": "w" * 32}) + "\n")
     taken = snapshot_player_data(source, tmp_path / "snap")
