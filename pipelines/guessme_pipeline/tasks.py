@@ -91,8 +91,23 @@ def prepare_data(s: RunSettings) -> dict[str, Any]:
         player = snapshot_player_data(player_data_dir(s.repo), snapshot) or player
     with scratch_checkout(s, commit) as work:
         _dvc_repro(s, work, "prepare")
+        data_tests(s, work)
         test = _keep(work / "data" / "prepared" / "test.npz", s)
     return {"commit": commit, "test": str(test), **player}
+
+
+def data_tests(s: RunSettings, work: Path) -> None:
+    """The data tier (tests/data, pytest marker `data`) on what this run will train on: the prepared
+    splits and the player data version in the checkout. A failure fails the data task: nothing trains."""
+    if not (work / "tests" / "data").is_dir():  # a commit from before the tier
+        return
+    prepared, player = work / "data" / "prepared", work / "data" / "player"
+    args = ["-m", "pytest", "tests/data", "-m", "data", "-q", "--prepared-dir", str(prepared)]
+    # The code the stages themselves run (dvc.yaml's `py`): this commit's, not the scheduler's.
+    code = os.pathsep.join(str(work / p) for p in ("libs/guessme-core/src", "apps/guessme-train/src"))
+    run_step(
+        "data tests", [*args, "--player-dir", str(player)], work, {**checkout.dvc_env(s), "PYTHONPATH": code}
+    )
 
 
 def train(s: RunSettings, data: dict[str, Any]) -> dict[str, Any]:
