@@ -11,8 +11,10 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.types import ASGIApp, Scope
 
 from guessme_core import PreprocessingError
+from guessme_serve.admission import EarlyRefusal
 from guessme_serve.body_limit import BodySizeLimit
 from guessme_serve.model_holder import NoModelError
 from guessme_serve.paths import configured_path
@@ -73,9 +75,11 @@ async def model() -> ModelInfo:
     return current_service().model_info()
 
 
-def round_client(request: Request) -> str:
-    """The saving client's key (a keyed hash of its address), after the cheap limits: a flood is
-    answered 429 before its body is validated."""
+ROUND_PATHS = ("/rounds", "/rounds/withdrawals")  # writes to the player data: limited per client
+
+
+def _client_key(request: Request) -> str:
+    """The saving client's key: a keyed hash of its address (no address is stored)."""
     service = current_service()
     header = service.settings.client_ip_header
     forwarded = request.headers.get(header) if header else None
@@ -83,9 +87,29 @@ def round_client(request: Request) -> str:
         # Only the last entry is the one our proxy added; earlier ones are whatever the client sent.
         forwarded = forwarded.rsplit(",", 1)[-1]
     address = forwarded or (request.client.host if request.client else "")
-    client = service.client_key(address.strip())
-    service.admit_round(client)
-    return client
+    return service.client_key(address.strip())
+
+
+def _admit(scope: Scope) -> ASGIApp | None:
+    """The client's rate and daily quota, from the request head: a flood is answered 429 before its
+    body is read (EarlyRefusal); an admitted request carries its client key to the route."""
+    if scope["method"] != "POST" or scope["path"] not in ROUND_PATHS:
+        return None
+    request = Request(scope)
+    client = _client_key(request)
+    try:
+        current_service().admit_round(client)
+    except SaveRefused as exc:
+        return _refusal_response(exc)
+    request.state.round_client = client
+    return None
+
+
+def round_client(request: Request) -> str:
+    client = getattr(request.state, "round_client", None)
+    if client is None:  # only EarlyRefusal sets it: without that middleware, no write is admitted
+        raise RuntimeError("round admission did not run")
+    return str(client)
 
 
 async def add_round(body: RoundIn, client: str = Depends(round_client)) -> RoundCreated:
@@ -181,10 +205,14 @@ async def _bad_ticket(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=_TICKET_STATUS.get(exc.code, 403))
 
 
-async def _save_refused(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, SaveRefused)
+def _refusal_response(exc: SaveRefused) -> JSONResponse:
     headers = {"retry-after": "60"} if exc.status == 429 else None
     return JSONResponse(SaveRefusal(detail=str(exc), code=exc.code).model_dump(), exc.status, headers)
+
+
+async def _save_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SaveRefused)
+    return _refusal_response(exc)
 
 
 def create_api() -> FastAPI:
@@ -194,6 +222,7 @@ def create_api() -> FastAPI:
         description="Guess hand-drawn digits with the model named in Git. See docs/api.md.",
     )
     api.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    api.add_middleware(EarlyRefusal, gate=_admit)  # added last: runs first, before the body is read
     api.add_exception_handler(RequestValidationError, _invalid_request)
     api.add_exception_handler(PreprocessingError, _bad_drawing)
     api.add_exception_handler(NoModelError, _no_model)
