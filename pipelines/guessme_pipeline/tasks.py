@@ -97,12 +97,14 @@ def prepare_data(s: RunSettings) -> dict[str, Any]:
 
 
 def data_tests(s: RunSettings, work: Path) -> None:
-    """The data tier (tests/data, pytest marker `data`) on what this run will train on: the prepared
-    splits and the player data version in the checkout. A failure fails the data task: nothing trains."""
-    if not (work / "tests" / "data").is_dir():  # a commit from before the tier
+    """The data tier's expectations (tests/data/test_dataset.py) on what this run will train on: the
+    prepared splits and the player data version in the checkout. A failure fails the data task:
+    nothing trains."""
+    expectations = work / "tests" / "data" / "test_dataset.py"
+    if not expectations.is_file():  # a commit from before the tier
         return
     prepared, player = work / "data" / "prepared", work / "data" / "player"
-    args = ["-m", "pytest", "tests/data", "-m", "data", "-q", "--prepared-dir", str(prepared)]
+    args = ["-m", "pytest", str(expectations), "-q", "--prepared-dir", str(prepared)]
     # The code the stages themselves run (dvc.yaml's `py`): this commit's, not the scheduler's.
     code = os.pathsep.join(str(work / p) for p in ("libs/guessme-core/src", "apps/guessme-train/src"))
     run_step(
