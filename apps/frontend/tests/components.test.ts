@@ -260,6 +260,29 @@ describe("GameView", () => {
     socket.close();
   });
 
+  it("asks again for a round whose answer was lost with the connection", async () => {
+    server.stop();
+    server = new Server(URL);
+    let dropped = false;
+    server.on("connection", (sock) => {
+      sock.on("message", (data) => {
+        const msg = JSON.parse(String(data)) as Msg;
+        if (msg.type === "deal" && !dropped) {
+          dropped = true;
+          sock.close(); // the answer never comes
+          return;
+        }
+        sock.send(JSON.stringify(answer(msg)));
+      });
+    });
+    const { socket, wrapper } = mountGame(false);
+    await vi.waitFor(() => expect(dropped).toBe(true));
+    await vi.waitFor(() => expect(wrapper.get('[data-testid="target"]').text()).toBe("2"));
+    expect(wrapper.get('[data-testid="start"]').attributes("disabled")).toBeUndefined();
+    wrapper.unmount();
+    socket.close();
+  });
+
   it("plays on and tells the player when saving is refused", async () => {
     const refusal = { detail: "daily limit reached: at most 200 drawings are saved per player and day", code: "daily_quota" };
     const fetchMock = vi.fn(async () => new Response(JSON.stringify(refusal), { status: 429 }));
