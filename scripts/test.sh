@@ -34,6 +34,7 @@ stage vue-tsc npm --prefix apps/frontend run --silent typecheck
 stage vitest npm --prefix apps/frontend run --silent test
 stage frontend-build npm --prefix apps/frontend run --silent build
 stage unit "${ml_pytest[@]}" -m unit
+stage data "${ml_pytest[@]}" -m data  # the data tier on the committed data version (tests/data)
 stage manifests "${ml_pytest[@]}" -m manifests
 stage integration "${ml_pytest[@]}" -m "integration or e2e" --ignore=tests/pipeline
 stage pipeline "${airflow_pytest[@]}" tests/pipeline

@@ -73,8 +73,8 @@ def ensure(s: RunSettings, commit: str) -> Path:
 
 
 def player_snapshot(s: RunSettings) -> Path:
-    """The run's fixed copy of the players' rounds (taken by the data task; the game keeps appending)."""
-    return s.work_dir / "player-rounds.jsonl"
+    """The run's fixed copy of the players' data folder (taken by the data task; the game keeps appending)."""
+    return s.work_dir / "player-data"
 
 
 def _take_player_data(s: RunSettings, checkout: Path) -> None:
@@ -93,10 +93,8 @@ def _take_player_data(s: RunSettings, checkout: Path) -> None:
         )
         return
     snapshot = player_snapshot(s)
-    if snapshot.is_file():
-        target = checkout / "data" / "player" / "rounds.jsonl"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(snapshot, target)
+    if snapshot.is_dir():
+        shutil.copytree(snapshot, checkout / "data" / "player", dirs_exist_ok=True)
     data["include_player"] = True
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 

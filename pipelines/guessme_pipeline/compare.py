@@ -1,7 +1,7 @@
 """Compare the candidate with the deployed model on the same data (runs in the ML interpreter):
 
     python -m guessme_pipeline.compare --model models/model.pt --deployed models:/guessme-cnn/6 \\
-        --player data/player/rounds.jsonl --out compare.json
+        --player data/player --out compare.json
 
 The candidate is the train stage's model file, the deployed model a registry URI; both are evaluated on
 the held-out test set and, when there are enough, the players' labelled drawings, with the same code,
@@ -27,28 +27,18 @@ def load_test(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(x).float().div_(255.0).unsqueeze(1), torch.from_numpy(y)
 
 
-def load_player_rounds(path: Path | None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Player drawings with a known target as (images, labels, skipped lines)."""
-    from guessme_core.preprocessing import PreprocessingError, strokes_to_image, to_batch
+def load_player_rounds(folder: Path | None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Player drawings as (images, labels, rows left out): the `player` stage's reading of the folder,
+    withdrawn players and rounds without a dealt ticket left out. No rank rule: the served model's
+    own ranking would favour the deployed model in this comparison."""
+    from guessme_train.player import LabelRules, load_player_digits
 
-    images, labels, skipped = [], [], 0
-    if path is None or not path.exists():
+    if folder is None or not folder.is_dir():
         return torch.empty(0, 1, 28, 28), torch.empty(0, dtype=torch.int64), 0
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            target = row["target"]
-            if not isinstance(target, int) or not 0 <= target <= 9:
-                raise ValueError(f"target {target!r}")
-            images.append(strokes_to_image(row["strokes"], row["width"], row["height"]))
-            labels.append(target)
-        except (ValueError, KeyError, TypeError, PreprocessingError):
-            skipped += 1
-    if not images:
-        return torch.empty(0, 1, 28, 28), torch.empty(0, dtype=torch.int64), skipped
-    return to_batch(images), torch.tensor(labels, dtype=torch.int64), skipped
+    digits, report = load_player_digits(folder, LabelRules(top_k=0))
+    left_out = sum(report.skipped.values()) + sum(report.dropped.values())
+    images = torch.from_numpy(digits.x).float().div_(255.0).unsqueeze(1)
+    return images, torch.from_numpy(digits.y), left_out
 
 
 @torch.no_grad()
@@ -113,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", type=Path, default=Path("models/model.pt"), help="the candidate")
     ap.add_argument("--test", type=Path, default=Path("data/prepared/test.npz"))
     ap.add_argument("--deployed", default="", help="the deployed model URI (empty: none)")
-    ap.add_argument("--player", type=Path, help="the players' rounds.jsonl")
+    ap.add_argument("--player", type=Path, help="the players' data folder (round shards, tombstones)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

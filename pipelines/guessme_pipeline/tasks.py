@@ -54,8 +54,26 @@ def _keep(source: Path, s: RunSettings) -> Path:
     return target
 
 
-def player_rounds_file(repo: Path) -> Path:
-    return Path(os.environ.get("GUESSME_PLAYER_DATA") or repo / "data" / "player" / "rounds.jsonl")
+def player_data_dir(repo: Path) -> Path:
+    """The players' data folder the game writes (GUESSME_PLAYER_DATA, as the serve app reads it)."""
+    path = Path(os.environ.get("GUESSME_PLAYER_DATA") or repo / "data" / "player")
+    return path.parent if path.suffix == ".jsonl" else path
+
+
+def snapshot_player_data(source: Path, snapshot: Path) -> dict[str, Any] | None:
+    """A fixed copy of the folder's JSON-lines files (round shards, tombstones) and its hash; None if
+    nobody has played. Closed shards never change, so only the open one can differ between runs."""
+    files = sorted(p for p in source.glob("*.jsonl") if p.is_file()) if source.is_dir() else []
+    if not any(p.stat().st_size for p in files):
+        return None
+    snapshot.mkdir(parents=True)
+    digest, lines = hashlib.md5(), 0
+    for path in files:
+        data = path.read_bytes()  # the app appends while we read: what we read is what we keep
+        (snapshot / path.name).write_bytes(data)
+        digest.update(path.name.encode() + b"\0" + data)
+        lines += data.count(b"\n")
+    return {"player_file": str(snapshot), "player_rounds": lines, "player_md5": digest.hexdigest()}
 
 
 def prepare_data(s: RunSettings) -> dict[str, Any]:
@@ -67,22 +85,31 @@ def prepare_data(s: RunSettings) -> dict[str, Any]:
     s.work_dir.mkdir(parents=True, exist_ok=True)
     commit = checkout.branch_head(s)
     player: dict[str, Any] = {"player_file": None}
-    source = player_rounds_file(s.repo)
     snapshot = checkout.player_snapshot(s)
-    snapshot.unlink(missing_ok=True)
-    wanted = s.include_player_data or s.train_on_player_data
-    if wanted and source.is_file() and source.stat().st_size:
-        shutil.copyfile(source, snapshot)  # the app appends while we read: train and evaluate a fixed copy
-        data = snapshot.read_bytes()
-        player = {
-            "player_file": str(snapshot),
-            "player_rounds": data.count(b"\n"),
-            "player_md5": hashlib.md5(data).hexdigest(),
-        }
+    shutil.rmtree(snapshot, ignore_errors=True)
+    if s.include_player_data or s.train_on_player_data:  # train and evaluate a fixed copy
+        player = snapshot_player_data(player_data_dir(s.repo), snapshot) or player
     with scratch_checkout(s, commit) as work:
         _dvc_repro(s, work, "prepare")
+        data_tests(s, work)
         test = _keep(work / "data" / "prepared" / "test.npz", s)
     return {"commit": commit, "test": str(test), **player}
+
+
+def data_tests(s: RunSettings, work: Path) -> None:
+    """The data tier's expectations (tests/data/test_dataset.py) on what this run will train on: the
+    prepared splits and the player data version in the checkout. A failure fails the data task:
+    nothing trains."""
+    expectations = work / "tests" / "data" / "test_dataset.py"
+    if not expectations.is_file():  # a commit from before the tier
+        return
+    prepared, player = work / "data" / "prepared", work / "data" / "player"
+    args = ["-m", "pytest", str(expectations), "-q", "--prepared-dir", str(prepared)]
+    # The code the stages themselves run (dvc.yaml's `py`): this commit's, not the scheduler's.
+    code = os.pathsep.join(str(work / p) for p in ("libs/guessme-core/src", "apps/guessme-train/src"))
+    run_step(
+        "data tests", [*args, "--player-dir", str(player)], work, {**checkout.dvc_env(s), "PYTHONPATH": code}
+    )
 
 
 def train(s: RunSettings, data: dict[str, Any]) -> dict[str, Any]:

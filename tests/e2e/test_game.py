@@ -20,8 +20,11 @@ FREE_DRAW_DIGITS = [0, 1, 2, 4, 6, 7, 9]
 
 
 def stored_rounds(serve_app: ServeApp) -> list[dict[str, Any]]:
-    path = serve_app.player_data
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    from guessme_serve.rounds import shard_paths
+
+    return [
+        json.loads(line) for p in shard_paths(serve_app.player_data) for line in p.read_text().splitlines()
+    ]
 
 
 def probabilities(page: Page) -> dict[int, float]:

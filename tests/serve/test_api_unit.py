@@ -17,6 +17,7 @@ from guessme_serve.api import MAX_BODY_BYTES, bind_service, create_api
 from guessme_serve.model_holder import ModelHolder
 from guessme_serve.rounds import RoundStore
 from guessme_serve.service import GuessmeService
+from guessme_serve.tickets import TicketSigner
 
 from .conftest import documented_ws_codes, tiny_model
 
@@ -32,7 +33,8 @@ PIXELS = {
 
 @pytest.fixture
 def service(tmp_path: Path) -> GuessmeService:
-    svc = GuessmeService(ModelHolder(lambda uri: tiny_model()), RoundStore(tmp_path / "rounds.jsonl"))
+    signer = TicketSigner(b"k" * 32)
+    svc = GuessmeService(ModelHolder(lambda uri: tiny_model()), RoundStore(tmp_path / "player"), signer)
     svc.holder.current = tiny_model("3")
     svc.holder.configured_uri = "models:/guessme-cnn/3"
     return svc
@@ -178,7 +180,7 @@ def test_ws_protocol_errors_keep_the_socket_open(client: TestClient) -> None:
             "type": "error",
             "id": 5,
             "code": "unknown_type",
-            "message": "unknown message type 'hello': expected 'predict'",
+            "message": "unknown message type 'hello': expected 'predict' or 'deal'",
         }
         ws.send_text(json.dumps({"type": "predict", "id": {"deep": 1}, **PIXELS}))
         assert ws.receive_json()["code"] == "invalid_id"
@@ -218,25 +220,64 @@ def test_ws_rate_limit_drops_floods_and_recovers(client: TestClient, service: Gu
         assert ws.receive_json()["type"] == "prediction"
 
 
-def test_rounds_are_stored_and_counted(client: TestClient, service: GuessmeService) -> None:
+def deal(client: TestClient, target: int | None = None) -> dict[str, Any]:
+    """A round dealt over the socket, as the game gets it."""
+    with client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "deal", "id": 1, **({"target": target} if target is not None else {})})
+        return ws.receive_json()
+
+
+def stored(service: GuessmeService) -> list[dict[str, Any]]:
+    from guessme_serve.rounds import shard_paths
+
+    return [
+        json.loads(line) for p in shard_paths(service.rounds.folder) for line in p.read_text().splitlines()
+    ]
+
+
+def test_rounds_are_dealt_stored_and_counted(client: TestClient, service: GuessmeService) -> None:
+    dealt = deal(client)
+    assert dealt["type"] == "round"
+    assert dealt["id"] == 1
+    assert 0 <= dealt["target"] <= 9
     probs = [0.05] * 8 + [0.1, 0.5]
-    won = {**STROKES, "target": 9, "guess": 9, "probabilities": probs, "consent": True}
-    res = client.post("/rounds", json=won)
-    assert res.status_code == 201
+    body = {
+        **STROKES,
+        "target": dealt["target"],
+        "ticket": dealt["ticket"],
+        "guess": 9,
+        "probabilities": probs,
+    }
+    res = client.post("/rounds", json={**body, "player_id": "player-0001"})
+    assert res.status_code == 201, res.text
     assert len(res.json()["id"]) == 32
-    client.post("/rounds", json={**won, "target": 4, "model_version": "2"})
     stats = client.get("/rounds/stats").json()
-    assert stats["total"] == {"rounds": 2, "won": 1, "lost": 1, "accuracy": 0.5}
-    assert stats["by_model_version"]["3"]["won"] == 1
-    assert stats["by_model_version"]["2"]["lost"] == 1
-    assert client.get("/model").json()["live"] == {"rounds": 1, "won": 1, "lost": 0, "accuracy": 1.0}
-    stored = [json.loads(line) for line in service.rounds.path.read_text().splitlines()]
-    assert stored[0]["model_uri"] == "models:/guessme-cnn/3"
-    assert stored[0]["won"] is True
-    assert set(stored[0]) == {
-        "id", "created_at", "strokes", "width", "height", "target", "guess", "probabilities",
-        "model_uri", "model_version", "won",
+    assert stats["total"]["rounds"] == 1
+    assert stats["by_model_version"]["3"]["rounds"] == 1
+    assert client.get("/model").json()["live"]["rounds"] == 1
+    (rec,) = stored(service)
+    assert rec["model_uri"] == "models:/guessme-cnn/3"
+    assert rec["model_version"] == "3"
+    assert rec["target"] == dealt["target"]
+    # The stored guess is the served model's reading of the drawing, not the client's claim.
+    assert rec["guess"] == max(range(10), key=rec["probabilities"].__getitem__)
+    assert rec["won"] is (rec["guess"] == rec["target"]) is res.json()["won"]
+    assert rec["client_guess"] == 9
+    assert len(rec["player"]) == 32
+    assert "player-0001" not in json.dumps(rec)
+    assert set(rec) == {
+        "id", "created_at", "strokes", "width", "height", "target", "guess", "probabilities", "client_guess",
+        "model_uri", "model_version", "won", "player", "session", "ticket", "ticket_issued_ms", "client",
     }  # fmt: skip
+
+
+def test_client_chosen_targets_only_with_the_test_setting(
+    client: TestClient, service: GuessmeService
+) -> None:
+    picked = {deal(client, target=4)["target"] for _ in range(12)}
+    assert picked != {4}  # production: the server picks, whatever the game asks for
+    service.apply(service.settings.__class__(test_client_targets=True))
+    assert {deal(client, target=4)["target"] for _ in range(3)} == {4}
 
 
 @pytest.mark.parametrize(
@@ -248,21 +289,44 @@ def test_rounds_are_stored_and_counted(client: TestClient, service: GuessmeServi
         ({"probabilities": [float("nan")] + [0.1] * 9}, "finite"),
         ({"strokes": None, "pixels": [[0.5] * 28] * 28}, "strokes"),
         ({"strokes": [[[1, 2], [3, 4]]], "width": 1, "height": 1}, "outside"),
+        ({"strokes": [[[10, 900], [20, 30]]]}, "outside"),  # a drawing past the canvas edge
+        ({"player_id": "../../etc/passwd"}, "player_id"),
+        ({"model_version": "../../etc/passwd"}, "not a version this server has served"),
+        ({"ticket": "v1.forged"}, "malformed"),
+        ({"ticket_mac": "AAAA"}, "signature"),
+        ({"target_off_by_one": True}, "the round dealt"),
+        ({"ticket": None}, "ticket"),
     ],
 )
 def test_bad_rounds_are_refused_and_not_stored(
     client: TestClient, service: GuessmeService, change: dict[str, Any], needle: str
 ) -> None:
-    body = {**STROKES, "target": 1, "guess": 1, "probabilities": [0.1] * 10, **change}
+    dealt = deal(client)
+    body = {
+        **STROKES,
+        "target": dealt["target"],
+        "ticket": dealt["ticket"],
+        "guess": 1,
+        "probabilities": [0.1] * 10,
+    }
+    if change.pop("ticket_mac", None):
+        body["ticket"] = dealt["ticket"].rsplit(".", 1)[0] + ".AAAA"
+    if change.pop("target_off_by_one", None):
+        body["target"] = (dealt["target"] + 1) % 10
+    body.update(change)
+    if body["ticket"] is None:
+        del body["ticket"]
     res = client.post("/rounds", content=json.dumps(body), headers={"content-type": "application/json"})
-    assert res.status_code == 422
+    assert res.status_code in (403, 422), res.text
     assert needle in res.json()["detail"]
-    assert not service.rounds.path.exists()
+    assert stored(service) == []
 
 
 def test_docs_and_openapi(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert {"/predict", "/healthz", "/model", "/rounds", "/rounds/stats"} <= set(spec["paths"])
+    assert {"/predict", "/healthz", "/model", "/rounds", "/rounds/stats", "/rounds/withdrawals"} <= set(
+        spec["paths"]
+    )
     assert client.get("/docs").status_code == 200
     assert client.get("/").status_code == 404  # no built front end in this test
 

@@ -38,3 +38,16 @@ def test_sustained_rate_is_respected() -> None:
 def test_invalid_settings_are_refused(rate: float, burst: float) -> None:
     with pytest.raises(ValueError, match="rate"):
         TokenBucket(rate, burst)
+
+
+def test_client_limiter_keeps_one_bucket_per_client_and_a_bounded_number_of_clients() -> None:
+    from guessme_serve.rate_limit import ClientLimiter
+
+    clock = FakeClock()
+    limiter = ClientLimiter(rate=1, burst=2, max_clients=3, clock=clock)
+    assert [limiter.allow("a") for _ in range(3)] == [True, True, False]
+    assert limiter.allow("b")  # another client has its own bucket
+    for name in ("c", "d", "e"):  # a flood of new keys evicts the least recently seen
+        limiter.allow(name)
+    assert len(limiter._buckets) == 3
+    assert "a" not in limiter._buckets

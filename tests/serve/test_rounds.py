@@ -1,47 +1,169 @@
+"""The round store: shards, one save per ticket, quotas and the disk budget, shared by replicas."""
+
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from guessme_serve.rounds import RoundStore
+from guessme_serve.rounds import (
+    LEGACY_FILE,
+    MAX_VERSION_KEYS,
+    TOMBSTONES,
+    RoundStore,
+    SaveLimits,
+    SaveRefused,
+    shard_paths,
+)
 
 pytestmark = pytest.mark.unit
 
-
-def _round(version: str | None, won: bool) -> dict[str, object]:
-    return {"target": 3, "guess": 3 if won else 5, "model_version": version, "won": won}
-
-
-def test_append_only_lines_and_counts_per_version(tmp_path: Path) -> None:
-    path = tmp_path / "player" / "rounds.jsonl"
-    store = RoundStore(path)
-    assert store.stats().total.rounds == 0
-    ids = [store.append(_round("1", True))["id"], store.append(_round("1", False))["id"]]
-    store.append(_round("2", True))
-    store.append(_round(None, False))
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [rec["id"] for rec in lines[:2]] == ids
-    assert all("created_at" in rec for rec in lines)
-    stats = store.stats()
-    assert (stats.total.rounds, stats.total.won, stats.total.lost) == (4, 2, 2)
-    assert stats.by_model_version["1"].accuracy == 0.5
-    assert stats.by_model_version["2"].won == 1
-    assert stats.by_model_version["none"].lost == 1
-    assert store.live("1").rounds == 2
-    assert store.live("7").rounds == 0
+DAY = 1_796_000_000.0  # a fixed UTC time (2026-11-30)
+LIMITS = SaveLimits(per_client_per_day=1000, disk_budget_bytes=1 << 30, ticket_ttl_s=300)
 
 
-def test_replicas_sharing_the_file_agree_and_damaged_lines_are_skipped(tmp_path: Path) -> None:
-    path = tmp_path / "rounds.jsonl"
-    a, b = RoundStore(path), RoundStore(path)
-    a.append(_round("1", True))
-    with open(path, "a") as f:
-        f.write("{not json\n")
-    b.append(_round("1", False))
-    with open(path, "a") as f:
+class Clock:
+    def __init__(self, now: float = DAY) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _round(version: str | None, won: bool, pad: int = 0) -> dict[str, Any]:
+    return {"target": 3, "guess": 3 if won else 5, "model_version": version, "won": won, "pad": "x" * pad}
+
+
+_n = iter(range(10**9))
+
+
+def save(
+    store: RoundStore, fields: dict[str, Any], client: str = "c1", limits: SaveLimits = LIMITS, **kw: Any
+):
+    nonce = kw.pop("nonce", f"n{next(_n)}")
+    return store.save(fields, ticket_nonce=nonce, ticket_issued_ms=int(store._clock() * 1000), client=client,
+                      limits=limits)  # fmt: skip
+
+
+def lines(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for p in shard_paths(folder) for line in p.read_text().splitlines()]
+
+
+def test_shards_rotate_by_size_and_day_and_closed_shards_never_change(tmp_path: Path) -> None:
+    clock = Clock()
+    store = RoundStore(tmp_path, shard_max_bytes=2000, clock=clock)
+    for _ in range(5):
+        save(store, _round("1", True, pad=600))
+    names = [p.name for p in shard_paths(tmp_path)]
+    assert names[0].startswith("rounds-20261130-0001")
+    assert len(names) >= 2
+    first = (tmp_path / names[0]).read_bytes()
+    assert all(p.stat().st_size <= 2000 for p in shard_paths(tmp_path))
+    clock.now += 86_400  # the next day opens a new shard
+    save(store, _round("1", True))
+    assert shard_paths(tmp_path)[-1].name == "rounds-20261201-0001.jsonl"
+    assert (tmp_path / names[0]).read_bytes() == first
+    assert store.stats().total.rounds == 6
+
+
+def test_replicas_sharing_the_folder_agree_and_damaged_lines_are_skipped(tmp_path: Path) -> None:
+    a, b = RoundStore(tmp_path), RoundStore(tmp_path)
+    save(a, _round("1", True))
+    (tmp_path / LEGACY_FILE).write_text(
+        '{"won": false, "model_version": "1"}\n{not json\n'
+    )  # older single file
+    save(b, _round("1", False))
+    shard = shard_paths(tmp_path)[-1]
+    with open(shard, "a") as f:
         f.write('{"half": "written')  # no newline yet: waits for the next look
-    assert a.stats().total.rounds == 2
-    assert b.live("1").rounds == 2
-    with open(path, "a") as f:
+    assert a.stats().total.rounds == 3
+    assert b.live("1").rounds == 3
+    with open(shard, "a") as f:
         f.write('", "won": true, "model_version": "1"}\n')
     assert a.live("1").won == 2
+
+
+def test_a_ticket_saves_once_even_across_replicas_and_restarts(tmp_path: Path) -> None:
+    a, b = RoundStore(tmp_path), RoundStore(tmp_path)
+    save(a, _round("1", True), nonce="same")
+    for store in (b, a, RoundStore(tmp_path)):  # another replica, the same one, a restarted one
+        with pytest.raises(SaveRefused) as refused:
+            save(store, _round("1", True), nonce="same")
+        assert refused.value.status == 409
+    assert len(lines(tmp_path)) == 1
+
+
+def test_daily_quota_counts_every_replica_and_resets_the_next_day(tmp_path: Path) -> None:
+    clock = Clock()
+    limits = SaveLimits(per_client_per_day=3)
+    a, b = RoundStore(tmp_path, clock=clock), RoundStore(tmp_path, clock=clock)
+    save(a, _round("1", True), limits=limits)
+    save(b, _round("1", True), limits=limits)
+    save(a, _round("1", True), limits=limits)
+    with pytest.raises(SaveRefused) as refused:
+        save(b, _round("1", True), limits=limits)
+    assert (refused.value.status, refused.value.code) == (429, "daily_quota")
+    assert "the game goes on" in str(refused.value)
+    save(b, _round("1", True), client="c2", limits=limits)  # another client is not affected
+    clock.now += 86_400
+    save(b, _round("1", True), limits=limits)
+    assert len(lines(tmp_path)) == 5
+
+
+def test_disk_budget_is_never_exceeded(tmp_path: Path) -> None:
+    limits = SaveLimits(disk_budget_bytes=3000)
+    store = RoundStore(tmp_path)
+    saved = 0
+    while store.used_bytes() + 600 <= 3000:
+        save(store, _round("1", True, pad=500), limits=limits)
+        saved += 1
+    with pytest.raises(SaveRefused) as refused:
+        save(store, _round("1", True, pad=500), limits=limits)
+    assert (refused.value.status, refused.value.code) == (507, "disk_budget")
+    assert saved >= 3
+    assert sum(p.stat().st_size for p in shard_paths(tmp_path)) <= 3000
+    assert store.used_bytes() <= 3000
+
+
+def test_a_failed_write_leaves_no_partial_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RoundStore(tmp_path)
+    save(store, _round("1", True))
+    before = shard_paths(tmp_path)[0].read_bytes()
+    real_write = os.write
+
+    def disk_full(fd: int, data: bytes) -> int:
+        real_write(fd, data[: len(data) // 2])  # half the line reaches the disk, then ENOSPC
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(SaveRefused) as refused:
+        save(store, _round("1", True))
+    monkeypatch.undo()
+    assert refused.value.status == 507
+    assert "No space left" in str(refused.value)
+    assert shard_paths(tmp_path)[0].read_bytes() == before
+    assert store.stats().total.rounds == 1
+
+
+def test_stats_stay_small_whatever_versions_were_written(tmp_path: Path) -> None:
+    store = RoundStore(tmp_path)
+    with open(tmp_path / LEGACY_FILE, "w") as f:  # a hostile writer's lines, straight into the folder
+        for i in range(5000):
+            f.write(
+                json.dumps({"won": i % 2 == 0, "model_version": f"../../etc/passwd{i}" + "x" * 40}) + "\n"
+            )
+    stats = store.stats()
+    assert len(stats.by_model_version) <= MAX_VERSION_KEYS + 1
+    assert stats.by_model_version["other"].rounds > 4000
+    assert len(stats.model_dump_json()) < 10_000
+
+
+def test_withdrawals_append_tombstones(tmp_path: Path) -> None:
+    store = RoundStore(tmp_path)
+    store.withdraw("a" * 32)
+    store.withdraw("b" * 32)
+    assert [json.loads(line)["player"] for line in (tmp_path / TOMBSTONES).read_text().splitlines()] == [
+        "a" * 32,
+        "b" * 32,
+    ]

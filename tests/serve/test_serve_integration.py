@@ -173,20 +173,37 @@ def test_fuzzing_left_the_server_serving(serve_app: Any, known_digit: Any) -> No
     assert_still_serving(serve_app, known_digit)
 
 
-def test_rounds_are_stored_and_counted(serve_app: Any, trained_model: Any) -> None:
+def test_rounds_are_dealt_stored_and_counted(serve_app: Any, trained_model: Any) -> None:
+    from guessme_serve.rounds import shard_paths
+
     before = httpx.get(f"{serve_app.url}/rounds/stats").json()["by_model_version"]
     version = str(trained_model.version)
     played = before.get(version, {"rounds": 0, "won": 0})
-    body = {**STROKES, "target": 1, "guess": 1, "probabilities": [0.0] + [1.0] + [0.0] * 8}
-    res = httpx.post(f"{serve_app.url}/rounds", json=body)
-    assert res.status_code == 201
-    assert httpx.post(f"{serve_app.url}/rounds", json={**body, "target": 7}).status_code == 201
-    assert httpx.post(f"{serve_app.url}/rounds", json={**body, "target": 11}).status_code == 422
+    with connect(serve_app.ws_url) as ws:  # the game's socket deals the rounds (test setup: it may ask)
+        dealt = []
+        for i, wish in enumerate((1, 7)):
+            ws.send(json.dumps({"type": "deal", "id": i, "target": wish}))
+            dealt.append(json.loads(ws.recv()))
+    assert [d["target"] for d in dealt] == [1, 7]
+    body = {**STROKES, "guess": 1, "probabilities": [0.0] + [1.0] + [0.0] * 8}
+    no_ticket = httpx.post(f"{serve_app.url}/rounds", json={**body, "target": 1})
+    assert no_ticket.status_code == 422
+    assert "ticket" in no_ticket.text
+    created = [
+        httpx.post(f"{serve_app.url}/rounds", json={**body, "target": d["target"], "ticket": d["ticket"]})
+        for d in dealt
+    ]
+    assert [r.status_code for r in created] == [201, 201]
+    reused = httpx.post(f"{serve_app.url}/rounds", json={**body, "target": 1, "ticket": dealt[0]["ticket"]})
+    assert reused.status_code == 409
     stats = httpx.get(f"{serve_app.url}/rounds/stats").json()["by_model_version"][version]
-    assert (stats["rounds"], stats["won"]) == (played["rounds"] + 2, played["won"] + 1)
+    won = sum(r.json()["won"] for r in created)
+    assert (stats["rounds"], stats["won"]) == (played["rounds"] + 2, played["won"] + won)
     assert httpx.get(f"{serve_app.url}/model").json()["live"]["rounds"] == stats["rounds"]
-    lines = [json.loads(line) for line in serve_app.player_data.read_text().splitlines()]
-    assert any(rec["id"] == res.json()["id"] and rec["model_version"] == version for rec in lines)
+    lines = [
+        json.loads(line) for p in shard_paths(serve_app.player_data) for line in p.read_text().splitlines()
+    ]
+    assert any(rec["id"] == created[0].json()["id"] and rec["model_version"] == version for rec in lines)
 
 
 class Load:

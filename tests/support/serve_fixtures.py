@@ -27,7 +27,7 @@ class ServeApp:
     url: str  # base URL of the app (REST, /docs, the game at /)
     ws_url: str
     dashboard_url: str
-    player_data: Path
+    player_data: Path  # the folder of the round shards
     http_port: int
     base_config: dict[str, Any] = field(repr=False)
     model_uri: str = ""
@@ -73,12 +73,18 @@ def mnist_test_digits(trained_model: Any) -> tuple[Any, Any]:
         return test["x"][:40].astype(np.float32) / 255.0, test["y"][:40]
 
 
+def with_test_targets(config: dict[str, Any]) -> dict[str, Any]:
+    """The test-only setting behind the game's `?targets=`: the tests choose the digits to draw."""
+    config["applications"][0]["deployments"][0]["user_config"]["test_client_targets"] = True
+    return config
+
+
 @pytest.fixture(scope="session")
 def serve_app(trained_model: Any, mlflow_server: str, run_dir: Path) -> Iterator[ServeApp]:
     from guessme_local.procs import free_port
     from guessme_local.ray_head import load_serve_config, start_ray_head, stop_ray_head
 
-    player_data = run_dir / "player" / "rounds.jsonl"
+    player_data = run_dir / "player"  # the shards' folder
     env = {
         "MLFLOW_TRACKING_URI": mlflow_server,
         "GUESSME_PLAYER_DATA": str(player_data),
@@ -93,7 +99,7 @@ def serve_app(trained_model: Any, mlflow_server: str, run_dir: Path) -> Iterator
             dashboard_url=head.dashboard_url,
             player_data=player_data,
             http_port=port,
-            base_config=load_serve_config(),
+            base_config=with_test_targets(load_serve_config()),
         )
         app.deploy(trained_model.uri)
         yield app

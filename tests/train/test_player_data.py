@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from support.digit_strokes import draw  # hand-made player-like strokes, shared with the core tests
 
+from guessme_core.player_files import TOMBSTONES
 from guessme_train.datasets import Digits, load_digits, save_digits
 from guessme_train.fetch import file_md5
 from guessme_train.params import DataParams
-from guessme_train.player import load_player_digits
+from guessme_train.player import LabelRules, load_player_digits
 from guessme_train.player import main as player_main
 from guessme_train.prepare import add_player_digits
 from guessme_train.prepare import main as prepare_main
@@ -28,7 +29,9 @@ def round_row(digit: int, round_id: str, **changes: object) -> dict[str, object]
         "height": 280,
         "target": digit,
         "guess": digit,
-        "probabilities": [0.1] * 10,
+        "probabilities": [0.91 if d == digit else 0.01 for d in range(10)],
+        "ticket": f"nonce-{round_id}",
+        "player": "p" * 32,
         "model_uri": "models:/guessme-cnn/1",
         "model_version": "1",
         "won": True,
@@ -37,15 +40,19 @@ def round_row(digit: int, round_id: str, **changes: object) -> dict[str, object]
 
 
 def write_rounds(path: Path, rows: list[object], tail: str = "") -> Path:
+    """One shard (or the legacy file) of `rows`; returns its folder, what the stage reads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     lines = [r if isinstance(r, str) else json.dumps(r) for r in rows]
     path.write_text("".join(line + "\n" for line in lines) + tail)
-    return path
+    return path.parent
 
 
 def test_a_drawn_one_becomes_an_inked_labelled_mnist_style_image(tmp_path: Path) -> None:
     from guessme_core import strokes_to_image
 
-    rounds = write_rounds(tmp_path / "rounds.jsonl", [round_row(1, "a"), round_row(7, "b")])
+    rounds = write_rounds(
+        tmp_path / "player" / "rounds-20261126-0001.jsonl", [round_row(1, "a"), round_row(7, "b")]
+    )
     digits, report = load_player_digits(rounds)
     assert (report.rows, report.used, sum(report.skipped.values())) == (2, 2, 0)
     assert digits.x.dtype == np.uint8
@@ -78,7 +85,8 @@ def test_malformed_rows_are_skipped_and_counted_by_reason(tmp_path: Path) -> Non
         "",
         round_row(5, "ok-2"),
     ]
-    rounds = write_rounds(tmp_path / "rounds.jsonl", rows, tail='{"id": "half-writ')
+    rows.append(round_row(5, "p1", probabilities="high"))
+    rounds = write_rounds(tmp_path / "rounds-20261126-0001.jsonl", rows, tail='{"id": "half-writ')
     digits, report = load_player_digits(rounds)
     assert digits.y.tolist() == [3, 5]
     assert report.duplicates == 1
@@ -89,33 +97,72 @@ def test_malformed_rows_are_skipped_and_counted_by_reason(tmp_path: Path) -> Non
         "bad_target": 3,
         "no_drawing": 1,
         "bad_drawing": 2,
+        "bad_probabilities": 1,
     }
-    assert report.rows == 11
+    assert report.rows == 12
+
+
+def test_every_shard_is_read_and_each_label_rule_counts_what_it_dropped(tmp_path: Path) -> None:
+    folder = tmp_path / "player"
+    write_rounds(folder / "rounds.jsonl", [round_row(1, "legacy", ticket=None)])  # before dealt rounds
+    write_rounds(
+        folder / "rounds-20261126-0001.jsonl", [round_row(2, "a"), round_row(3, "gone", player="w" * 32)]
+    )
+    second = [round_row(4, "b"), round_row(5, "c", probabilities=[0.9 if d == 6 else 0.0 for d in range(10)])]
+    write_rounds(folder / "rounds-20261127-0001.jsonl", second, tail='{"half')
+    (folder / TOMBSTONES).write_text(json.dumps({"player": "w" * 32}) + "\n{damaged\n")
+    digits, report = load_player_digits(folder)
+    assert digits.y.tolist() == [2, 4]
+    assert dict(report.dropped) == {"no_ticket": 1, "withdrawn": 1, "not_in_top_k": 1}
+    assert report.incomplete == 1
+    # A round whose target is the model's second choice is kept with top_k 2, dropped with top_k 1.
+    runner_up = [0.6 if d == 8 else 0.3 if d == 5 else 0.1 / 8 for d in range(10)]
+    only = write_rounds(
+        tmp_path / "k" / "rounds-20261126-0001.jsonl", [round_row(5, "r", probabilities=runner_up)]
+    )
+    assert load_player_digits(only, LabelRules(top_k=2))[0].y.tolist() == [5]
+    assert load_player_digits(only, LabelRules(top_k=1))[0].y.tolist() == []
+    assert load_player_digits(only, LabelRules(top_k=0))[0].y.tolist() == [5]
+    assert load_player_digits(only, LabelRules(top_k=2, min_probability=0.4))[1].dropped == {"unlikely": 1}
+
+
+def test_label_rules_come_from_params_and_refuse_typos(tmp_path: Path) -> None:
+    assert LabelRules.from_params_file(REPO / "params.yaml").top_k >= 1
+    bad = tmp_path / "params.yaml"
+    bad.write_text("player:\n  top_kk: 3\n")
+    with pytest.raises(ValueError, match="top_kk"):
+        LabelRules.from_params_file(bad)
+    bad.write_text("player:\n  top_k: 11\n")
+    with pytest.raises(ValueError, match="top_k"):
+        LabelRules.from_params_file(bad)
 
 
 @pytest.mark.parametrize("content", [None, "", "\n\n"])
 def test_missing_or_empty_rounds_make_an_empty_set_and_report(tmp_path: Path, content: str | None) -> None:
-    rounds = tmp_path / "player" / "rounds.jsonl"
+    rounds = tmp_path / "player" / "rounds-20261126-0001.jsonl"
     if content is not None:
         rounds.parent.mkdir()
         rounds.write_text(content)
     out, report = tmp_path / "player.npz", tmp_path / "player.json"
-    player_main(["--rounds", str(rounds), "--out", str(out), "--report", str(report)])
+    player_main(["--player-dir", str(rounds.parent), "--out", str(out), "--report", str(report)])
     digits = load_digits(out)
     assert digits.x.shape == (0, 28, 28)
     assert digits.x.dtype == np.uint8
     assert digits.y.dtype == np.int64
     summary = json.loads(report.read_text())
-    assert (summary["rows"], summary["used"], summary["skipped"]) == (0, 0, 0)
+    assert (summary["rows"], summary["used"], summary["skipped"], summary["dropped"]) == (0, 0, 0, 0)
+    assert summary["dropped_by_rule"] == {"withdrawn": 0, "no_ticket": 0, "not_in_top_k": 0, "unlikely": 0}
     assert sum(summary["class_counts"].values()) == 0
 
 
 def test_player_stage_output_is_byte_deterministic(tmp_path: Path) -> None:
-    rounds = write_rounds(tmp_path / "rounds.jsonl", [round_row(d, str(d)) for d in range(10)])
+    rounds = write_rounds(
+        tmp_path / "player" / "rounds-20261126-0001.jsonl", [round_row(d, str(d)) for d in range(10)]
+    )
     for name in ("a", "b"):
         player_main(
             [
-                "--rounds",
+                "--player-dir",
                 str(rounds),
                 "--out",
                 str(tmp_path / f"{name}.npz"),
@@ -217,3 +264,25 @@ def test_repo_params_keep_player_data_out_by_default() -> None:
     data = load_params(REPO / "params.yaml").data
     assert data.include_player is False
     assert 0 < data.player_max_fraction <= 1
+
+
+def test_the_pipeline_snapshots_the_folder_and_evaluates_what_the_stage_would_keep(tmp_path: Path) -> None:
+    from guessme_pipeline.compare import load_player_rounds
+    from guessme_pipeline.tasks import snapshot_player_data
+
+    source = tmp_path / "player"
+    assert snapshot_player_data(source, tmp_path / "none") is None  # nobody has played yet
+    write_rounds(
+        source / "rounds-20261126-0001.jsonl", [round_row(2, "a"), round_row(3, "b", player="w" * 32)]
+    )
+    write_rounds(source / "rounds-20261127-0001.jsonl", [round_row(4, "c"), round_row(5, "d", ticket=None)])
+    (source / TOMBSTONES).write_text(json.dumps({"player": "w" * 32}) + "\n")
+    taken = snapshot_player_data(source, tmp_path / "snap")
+    assert taken is not None
+    assert taken["player_rounds"] == 5
+    write_rounds(source / "rounds-20261127-0001.jsonl", [round_row(6, "late")])  # the game goes on writing
+    images, labels, left_out = load_player_rounds(Path(taken["player_file"]))
+    assert labels.tolist() == [2, 4]  # the fixed copy, less the withdrawn player and the unticketed round
+    assert left_out == 2
+    assert images.shape == (2, 1, 28, 28)
+    assert float(images.max()) == 1.0

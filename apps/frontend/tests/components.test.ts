@@ -11,13 +11,15 @@ import GameView from "../src/views/GameView.vue";
 import { type FakePen, drawStroke, installFakeCanvas, placeCanvas } from "./fakes";
 
 const URL = "ws://game.test/ws";
-type Msg = { id: number; strokes: [number[], number[]][]; width: number; height: number };
+type Msg = { type: string; id: number; target?: number; strokes: [number[], number[]][]; width: number; height: number };
 let server: Server;
 let received: Msg[];
 let penOf: (c: Element) => FakePen;
 
-/** The fake model: "sees" as many strokes as were drawn, sure from the second stroke on. */
+/** The fake server: deals the wished digit (a test setup), and its model "sees" as many strokes as were
+ * drawn, sure from the second stroke on. */
 function answer(msg: Msg) {
+  if (msg.type === "deal") return { type: "round", id: msg.id, target: msg.target ?? 0, ticket: `t${msg.id}` };
   const digit = msg.strokes.length;
   const sure = digit >= 2 ? 0.95 : 0.55;
   const probabilities = Array.from({ length: 10 }, (_, d) => (d === digit ? sure : (1 - sure) / 9));
@@ -144,6 +146,26 @@ describe("App (free draw)", () => {
   });
 });
 
+describe("App (consent)", () => {
+  it("deletes my drawings: posts this browser's id, then forgets it and the consent", async () => {
+    const fetchMock = vi.fn(async () => new Response('{"status":"withdrawn"}', { status: 202 }));
+    vi.stubGlobal("fetch", fetchMock);
+    localStorage.setItem("guessme.player", "player-0001");
+    localStorage.setItem("guessme.consent", "yes");
+    const socket = newSocket();
+    const wrapper = mount(App, { props: { socket }, attachTo: document.body });
+    await wrapper.get('[data-testid="delete-drawings"]').trigger("click");
+    await vi.waitFor(() => expect(wrapper.find('[data-testid="withdrawal"]').exists()).toBe(true));
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe("/rounds/withdrawals");
+    expect(JSON.parse(String(init.body))).toEqual({ player_id: "player-0001" });
+    expect(wrapper.get('[data-testid="withdrawal"]').text()).toContain("future training data version");
+    expect(localStorage.getItem("guessme.player")).not.toBe("player-0001");
+    expect((wrapper.get('[data-testid="consent"]').element as HTMLInputElement).checked).toBe(false);
+    wrapper.unmount();
+  });
+});
+
 describe("GameView", () => {
   function mountGame(consent = false) {
     const socket = newSocket();
@@ -160,8 +182,7 @@ describe("GameView", () => {
     const fetchMock = vi.fn(async () => new Response(JSON.stringify({ id: "r" }), { status: 201 }));
     vi.stubGlobal("fetch", fetchMock);
     const { socket, wrapper } = mountGame(true);
-    await vi.waitFor(() => expect(socket.state).toBe("connected"));
-    expect(wrapper.get('[data-testid="target"]').text()).toBe("2");
+    await vi.waitFor(() => expect(wrapper.get('[data-testid="target"]').text()).toBe("2"));
     await wrapper.get('[data-testid="start"]').trigger("click");
     const canvas = wrapper.get('[data-testid="canvas"]').element;
     placeCanvas(canvas, 400, 0, 0);
@@ -177,7 +198,7 @@ describe("GameView", () => {
 
     // Round 2, target 5: time runs out with the AI at "1".
     await wrapper.get('[data-testid="next-round"]').trigger("click");
-    expect(wrapper.get('[data-testid="target"]').text()).toBe("5");
+    await vi.waitFor(() => expect(wrapper.get('[data-testid="target"]').text()).toBe("5"));
     vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "performance"] });
     await wrapper.get('[data-testid="start"]').trigger("click");
     drawStroke(canvas, line(100, 50, 100, 350));
@@ -205,8 +226,79 @@ describe("GameView", () => {
       [2, 2, true, "4"],
       [5, 1, false, "4"],
     ]);
+    // Each round carries the ticket the server dealt for it, and this browser's anonymous id.
+    const deals = received.filter((m) => m.type === "deal");
+    expect(deals.map((m) => m.target)).toEqual([2, 5]);
+    expect(bodies.map((b) => b.ticket)).toEqual(deals.map((m) => `t${m.id}`));
+    expect(new Set(bodies.map((b) => b.player_id)).size).toBe(1);
+    expect(bodies[0].player_id).toBe(localStorage.getItem("guessme.player"));
     expect(bodies[0].strokes).toHaveLength(2);
     expect(wrapper.get('[data-testid="saved-count"]').text()).toContain("2 drawings");
+    wrapper.unmount();
+    socket.close();
+  });
+
+  it("waits for the server's digit before a round can start", async () => {
+    server.stop();
+    server = new Server(URL);
+    const deals: Msg[] = [];
+    server.on("connection", (sock) => {
+      sock.on("message", (data) => {
+        const msg = JSON.parse(String(data)) as Msg;
+        if (msg.type === "deal") deals.push(msg);
+        else sock.send(JSON.stringify(answer(msg)));
+      });
+    });
+    const { socket, wrapper } = mountGame(false);
+    await vi.waitFor(() => expect(deals).toHaveLength(1));
+    expect(wrapper.get('[data-testid="target"]').text()).toBe("…");
+    expect(wrapper.get('[data-testid="start"]').attributes("disabled")).toBeDefined();
+    server.clients()[0]!.send(JSON.stringify({ type: "round", id: deals[0]!.id, target: 8, ticket: "t" }));
+    await vi.waitFor(() => expect(wrapper.get('[data-testid="target"]').text()).toBe("8"));  // the server's pick wins
+    expect(wrapper.get('[data-testid="start"]').attributes("disabled")).toBeUndefined();
+    wrapper.unmount();
+    socket.close();
+  });
+
+  it("asks again for a round whose answer was lost with the connection", async () => {
+    server.stop();
+    server = new Server(URL);
+    let dropped = false;
+    server.on("connection", (sock) => {
+      sock.on("message", (data) => {
+        const msg = JSON.parse(String(data)) as Msg;
+        if (msg.type === "deal" && !dropped) {
+          dropped = true;
+          sock.close(); // the answer never comes
+          return;
+        }
+        sock.send(JSON.stringify(answer(msg)));
+      });
+    });
+    const { socket, wrapper } = mountGame(false);
+    await vi.waitFor(() => expect(dropped).toBe(true));
+    await vi.waitFor(() => expect(wrapper.get('[data-testid="target"]').text()).toBe("2"));
+    expect(wrapper.get('[data-testid="start"]').attributes("disabled")).toBeUndefined();
+    wrapper.unmount();
+    socket.close();
+  });
+
+  it("plays on and tells the player when saving is refused", async () => {
+    const refusal = { detail: "daily limit reached: at most 200 drawings are saved per player and day", code: "daily_quota" };
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify(refusal), { status: 429 }));
+    vi.stubGlobal("fetch", fetchMock);
+    const { socket, wrapper } = mountGame(true);
+    await vi.waitFor(() => expect(wrapper.get('[data-testid="target"]').text()).toBe("2"));
+    await wrapper.get('[data-testid="start"]').trigger("click");
+    const canvas = wrapper.get('[data-testid="canvas"]').element;
+    placeCanvas(canvas, 400, 0, 0);
+    drawStroke(canvas, line(100, 50, 100, 350));
+    drawStroke(canvas, line(150, 50, 300, 50));
+    await vi.waitFor(() => expect(wrapper.find('[data-testid="not-saved"]').exists()).toBe(true));
+    expect(wrapper.get('[data-testid="not-saved"]').text()).toBe(`Your drawing was not saved: ${refusal.detail}`);
+    await wrapper.get('[data-testid="next-round"]').trigger("click");
+    await vi.waitFor(() => expect(wrapper.get('[data-testid="target"]').text()).toBe("5"));
+    expect(wrapper.find('[data-testid="not-saved"]').exists()).toBe(false);
     wrapper.unmount();
     socket.close();
   });
@@ -215,7 +307,7 @@ describe("GameView", () => {
     const fetchMock = vi.fn(async () => new Response("{}", { status: 201 }));
     vi.stubGlobal("fetch", fetchMock);
     const { socket, wrapper } = mountGame(false);
-    await vi.waitFor(() => expect(socket.state).toBe("connected"));
+    await vi.waitFor(() => expect(wrapper.get('[data-testid="target"]').text()).toBe("2"));
     await wrapper.get('[data-testid="start"]').trigger("click");
     const canvas = wrapper.get('[data-testid="canvas"]').element;
     placeCanvas(canvas, 400, 0, 0);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_CONFIG, configFromQuery, isWin, pickTargets, remainingMs, score } from "../src/lib/game";
+import { DEFAULT_CONFIG, configFromQuery, isWin, remainingMs, score } from "../src/lib/game";
+import { playerId, resetPlayerId } from "../src/lib/player";
 import type { RoundResult } from "../src/lib/game";
 import { guessTrail, narrate, withArticle } from "../src/lib/narration";
 
@@ -23,22 +24,6 @@ describe("narration", () => {
 });
 
 describe("game rules", () => {
-  it("picks distinct targets, repeating only after all ten digits", () => {
-    const t = pickTargets(6);
-    expect(new Set(t).size).toBe(6);
-    expect(t.every((d) => d >= 0 && d <= 9)).toBe(true);
-    const twelve = pickTargets(12);
-    expect(new Set(twelve.slice(0, 10)).size).toBe(10);
-  });
-
-  it("is deterministic for a given random source", () => {
-    let s = 42;
-    const rng = () => ((s = (s * 16807) % 2147483647) / 2147483647);
-    const a = pickTargets(5, rng);
-    s = 42;
-    expect(pickTargets(5, rng)).toEqual(a);
-  });
-
   it("wins only on the target above the threshold", () => {
     const probs = (d: number, p: number) => Array.from({ length: 10 }, (_, i) => (i === d ? p : (1 - p) / 9));
     expect(isWin(7, { digit: 7, probabilities: probs(7, 0.9) }, 0.8)).toBe(true);
@@ -57,5 +42,32 @@ describe("game rules", () => {
     expect(configFromQuery("?targets=3,7")).toEqual({ config: { ...DEFAULT_CONFIG, rounds: 2 }, targets: [3, 7] });
     expect(configFromQuery("?rounds=1&seconds=10").config).toEqual({ ...DEFAULT_CONFIG, rounds: 1, roundMs: 10_000 });
     expect(configFromQuery("?rounds=-4&seconds=abc&targets=x,12")).toEqual({ config: DEFAULT_CONFIG, targets: null });
+  });
+});
+
+describe("player id", () => {
+  it("is created once, kept in storage, replaced when damaged or reset", () => {
+    const store = new Map<string, string>();
+    const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) };
+    const id = playerId(storage);
+    expect(id).toMatch(/^[A-Za-z0-9_-]{8,64}$/);
+    expect(playerId(storage)).toBe(id);
+    store.set("guessme.player", "../../etc/passwd");
+    const fresh = playerId(storage);
+    expect(fresh).not.toBe(id);
+    expect(fresh).toMatch(/^[A-Za-z0-9_-]{8,64}$/);
+    expect(resetPlayerId(storage)).not.toBe(fresh);
+  });
+
+  it("still gives an id when storage is blocked", () => {
+    const blocked = {
+      getItem: () => {
+        throw new Error("blocked");
+      },
+      setItem: () => {
+        throw new Error("blocked");
+      },
+    };
+    expect(playerId(blocked)).toMatch(/^[A-Za-z0-9_-]{8,64}$/);
   });
 });

@@ -80,6 +80,28 @@ describe("GuessSocket", () => {
     socket.close();
   });
 
+  it("asks for a round while offline, sends the ask on connect, and delivers the dealt round", async () => {
+    const received: { id: number; type: string; target?: number }[] = [];
+    const s = new Server(URL);
+    server = s;
+    s.on("connection", (sock) => {
+      sock.on("message", (data) => {
+        const msg = JSON.parse(String(data)) as { id: number; type: string; target?: number };
+        received.push(msg);
+        sock.send(JSON.stringify({ type: "round", id: msg.id, target: 4, ticket: "v1.x" }));
+      });
+    });
+    const { socket } = makeSocket();
+    const rounds: unknown[] = [];
+    socket.onRound((r) => rounds.push(r));
+    const id = socket.deal(6);
+    socket.connect();
+    await vi.waitFor(() => expect(rounds).toHaveLength(1));
+    expect(received).toEqual([{ type: "deal", id, target: 6 }]);
+    expect(rounds[0]).toEqual({ id, target: 4, ticket: "v1.x" });  // the server's digit, whatever was asked
+    socket.close();
+  });
+
   it("reconnects with backoff after the connection drops", async () => {
     server = startServer();
     const backoff = vi.fn(() => 30);

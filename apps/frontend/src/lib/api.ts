@@ -15,6 +15,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The server's own explanation, without the status. */
+    readonly detail: string = message,
   ) {
     super(message);
   }
@@ -29,7 +31,7 @@ async function check(res: Response): Promise<Response> {
   } catch {
     // keep the status text
   }
-  throw new ApiError(res.status, `${res.status}: ${detail}`);
+  throw new ApiError(res.status, `${res.status}: ${detail}`, detail);
 }
 
 export async function fetchModel(fetchImpl: typeof fetch = fetch): Promise<ModelInfo> {
@@ -38,8 +40,10 @@ export async function fetchModel(fetchImpl: typeof fetch = fetch): Promise<Model
 }
 
 /** Saves a finished round as labelled player data (only ever called with the player's consent). */
-export async function postRound(round: RoundResult, fetchImpl: typeof fetch = fetch): Promise<string> {
+export async function postRound(round: RoundResult, playerId: string, fetchImpl: typeof fetch = fetch): Promise<string> {
   const body = {
+    ticket: round.ticket,
+    player_id: playerId,
     strokes: round.strokes,
     width: round.width,
     height: round.height,
@@ -58,6 +62,17 @@ export async function postRound(round: RoundResult, fetchImpl: typeof fetch = fe
     }),
   );
   return ((await res.json()) as { id: string }).id;
+}
+
+/** "Delete my drawings": every future data version leaves this player's rounds out. */
+export async function withdrawDrawings(playerId: string, fetchImpl: typeof fetch = fetch): Promise<void> {
+  await check(
+    await fetchImpl("/rounds/withdrawals", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ player_id: playerId }),
+    }),
+  );
 }
 
 /** The test accuracy among a model's metrics, whatever the training run called it. */

@@ -14,6 +14,8 @@ export const DEFAULT_CONFIG: GameConfig = { rounds: 6, roundMs: 20_000, winConfi
 
 export interface RoundResult {
   target: number;
+  /** The server's signed ticket for this round (null: it was never dealt one, so it cannot be saved). */
+  ticket: string | null;
   strokes: WireStroke[];
   width: number;
   height: number;
@@ -24,20 +26,6 @@ export interface RoundResult {
   model_version: string | null;
   won: boolean;
   elapsedMs: number;
-}
-
-/** `n` different digits in random order (repeats only after all ten). */
-export function pickTargets(n: number, random: () => number = Math.random): number[] {
-  const out: number[] = [];
-  while (out.length < n) {
-    const deck = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-    for (let i = deck.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [deck[i], deck[j]] = [deck[j] as number, deck[i] as number];
-    }
-    out.push(...deck);
-  }
-  return out.slice(0, n);
 }
 
 export function topProbability(p: Pick<Prediction, "digit" | "probabilities">): number {

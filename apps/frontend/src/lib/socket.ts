@@ -14,6 +14,13 @@ export interface Prediction {
   model_version?: string | number;
 }
 
+/** A round the server dealt: the digit to draw and the signed ticket that lets it be saved once. */
+export interface DealtRound {
+  id: number;
+  target: number;
+  ticket: string;
+}
+
 export interface ServerError {
   id: number | null;
   code: string;
@@ -51,6 +58,10 @@ function isPrediction(msg: Record<string, unknown>): boolean {
   );
 }
 
+function isRound(msg: Record<string, unknown>): boolean {
+  return msg.type === "round" && typeof msg.id === "number" && typeof msg.target === "number" && typeof msg.ticket === "string";
+}
+
 const OPEN = 1; // WebSocket.OPEN, without needing the global class
 
 type Listener<T> = (value: T) => void;
@@ -60,6 +71,7 @@ export class GuessSocket {
   private ws: WebSocket | null = null;
   private nextId = 1;
   private pending: { id: number; drawing: Drawing } | null = null;
+  private pendingDeal: Record<string, unknown> | null = null;
   private attempt = 0;
   private retryTimer: unknown = null;
   private stopped = true;
@@ -68,6 +80,7 @@ export class GuessSocket {
   private readonly listeners = {
     state: new Set<Listener<ConnectionState>>(),
     prediction: new Set<Listener<Prediction>>(),
+    round: new Set<Listener<DealtRound>>(),
     error: new Set<Listener<ServerError>>(),
   };
 
@@ -84,6 +97,11 @@ export class GuessSocket {
   onPrediction(fn: Listener<Prediction>): () => void {
     this.listeners.prediction.add(fn);
     return () => this.listeners.prediction.delete(fn);
+  }
+
+  onRound(fn: Listener<DealtRound>): () => void {
+    this.listeners.round.add(fn);
+    return () => this.listeners.round.delete(fn);
   }
 
   onError(fn: Listener<ServerError>): () => void {
@@ -122,6 +140,22 @@ export class GuessSocket {
     return id;
   }
 
+  /**
+   * Asks the server to deal a round (the answer comes to `onRound` with this id). `target` is only a
+   * wish: the server honours it in test setups, and picks the digit itself everywhere else.
+   */
+  deal(target?: number): number {
+    const id = this.nextId++;
+    const message = { type: "deal", id, ...(target === undefined ? {} : { target }) };
+    if (this.ws && this.ws.readyState === OPEN) {
+      this.pendingDeal = null;
+      this.ws.send(JSON.stringify(message));
+    } else {
+      this.pendingDeal = message; // sent when the socket is (back) up
+    }
+    return id;
+  }
+
   /** Forgets a drawing queued while offline (the canvas was cleared). */
   dropPending(): void {
     this.pending = null;
@@ -142,6 +176,9 @@ export class GuessSocket {
       if (this.ws !== ws) return;
       this.attempt = 0;
       this.setState("connected");
+      const deal = this.pendingDeal;
+      this.pendingDeal = null;
+      if (deal) ws.send(JSON.stringify(deal));
       const pending = this.pending;
       this.pending = null;
       if (pending) ws.send(JSON.stringify({ type: "predict", id: pending.id, ...pending.drawing }));
@@ -175,6 +212,9 @@ export class GuessSocket {
     }
     if (isPrediction(msg)) {
       for (const fn of this.listeners.prediction) fn(msg as unknown as Prediction);
+    } else if (isRound(msg)) {
+      const round: DealtRound = { id: msg.id as number, target: msg.target as number, ticket: msg.ticket as string };
+      for (const fn of this.listeners.round) fn(round);
     } else if (msg.type === "error") {
       const err: ServerError = {
         id: typeof msg.id === "number" ? msg.id : null,

@@ -9,17 +9,20 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Scope
 
 from guessme_core import PreprocessingError
+from guessme_serve.admission import EarlyRefusal
 from guessme_serve.body_limit import BodySizeLimit
 from guessme_serve.json_input import parse_json
 from guessme_serve.model_holder import NoModelError
 from guessme_serve.paths import configured_path
 from guessme_serve.rate_limit import TokenBucket
+from guessme_serve.rounds import SaveRefused
 from guessme_serve.schemas import (
     ModelInfo,
     Prediction,
@@ -27,11 +30,14 @@ from guessme_serve.schemas import (
     RoundCreated,
     RoundIn,
     RoundStats,
+    SaveRefusal,
+    Withdrawal,
     WsError,
     brief_errors,
     describe,
 )
 from guessme_serve.service import MAX_WS_MESSAGE_CHARS, GuessmeService
+from guessme_serve.tickets import TicketError, new_session
 
 log = logging.getLogger("guessme_serve")
 
@@ -72,9 +78,52 @@ async def model() -> ModelInfo:
     return current_service().model_info()
 
 
-async def add_round(body: RoundIn) -> RoundCreated:
-    """Store a finished round (only with the player's consent): appended to the player data file."""
-    return current_service().add_round(body)
+ROUND_PATHS = ("/rounds", "/rounds/withdrawals")  # writes to the player data: limited per client
+
+
+def _client_key(request: Request) -> str:
+    """The saving client's key: a keyed hash of its address (no address is stored)."""
+    service = current_service()
+    header = service.settings.client_ip_header
+    forwarded = request.headers.get(header) if header else None
+    if forwarded and header.lower() == "x-forwarded-for":
+        # Only the last entry is the one our proxy added; earlier ones are whatever the client sent.
+        forwarded = forwarded.rsplit(",", 1)[-1]
+    address = forwarded or (request.client.host if request.client else "")
+    return service.client_key(address.strip())
+
+
+def _admit(scope: Scope) -> ASGIApp | None:
+    """The client's rate and daily quota, from the request head: a flood is answered 429 before its
+    body is read (EarlyRefusal); an admitted request carries its client key to the route."""
+    if scope["method"] != "POST" or scope["path"] not in ROUND_PATHS:
+        return None
+    request = Request(scope)
+    client = _client_key(request)
+    try:
+        current_service().admit_round(client)
+    except SaveRefused as exc:
+        return _refusal_response(exc)
+    request.state.round_client = client
+    return None
+
+
+def round_client(request: Request) -> str:
+    client = getattr(request.state, "round_client", None)
+    if client is None:  # only EarlyRefusal sets it: without that middleware, no write is admitted
+        raise RuntimeError("round admission did not run")
+    return str(client)
+
+
+async def add_round(body: RoundIn, client: str = Depends(round_client)) -> RoundCreated:
+    """Store a finished round (only with the player's consent) with the ticket the server dealt for it."""
+    return current_service().add_round(body, client)
+
+
+async def withdraw(body: Withdrawal, client: str = Depends(round_client)) -> dict[str, str]:
+    """Delete my drawings: every future data version leaves this player's rounds out."""
+    current_service().withdraw(body)
+    return {"status": "withdrawn"}
 
 
 async def round_stats() -> RoundStats:
@@ -87,6 +136,7 @@ async def websocket(ws: WebSocket) -> None:
     service = current_service()
     settings = service.settings
     bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_burst)
+    session = new_session()  # round tickets name the connection that dealt them
     await ws.accept()
     try:
         while True:
@@ -106,7 +156,7 @@ async def websocket(ws: WebSocket) -> None:
             if not bucket.allow():
                 await ws.send_text(_rate_limited(settings.ws_rate_per_s))
                 continue
-            await ws.send_text(service.ws_reply(text))
+            await ws.send_text(service.ws_reply(text, session))
     except WebSocketDisconnect:
         return
 
@@ -170,6 +220,25 @@ class JSONInputRoute(APIRoute):
         return route_handler
 
 
+_TICKET_STATUS = {"wrong_target": 422, "unknown_version": 422}  # otherwise 403: no valid ticket
+
+
+async def _bad_ticket(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TicketError)
+    body = SaveRefusal(detail=str(exc), code=exc.code).model_dump()
+    return JSONResponse(body, status_code=_TICKET_STATUS.get(exc.code, 403))
+
+
+def _refusal_response(exc: SaveRefused) -> JSONResponse:
+    headers = {"retry-after": "60"} if exc.status == 429 else None
+    return JSONResponse(SaveRefusal(detail=str(exc), code=exc.code).model_dump(), exc.status, headers)
+
+
+async def _save_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SaveRefused)
+    return _refusal_response(exc)
+
+
 def create_api() -> FastAPI:
     api = FastAPI(
         title="Guessme serving API",
@@ -178,9 +247,12 @@ def create_api() -> FastAPI:
     )
     api.router.route_class = JSONInputRoute  # deep nesting is a 422 like any bad JSON
     api.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    api.add_middleware(EarlyRefusal, gate=_admit)  # added last: runs first, before the body is read
     api.add_exception_handler(RequestValidationError, _invalid_request)
     api.add_exception_handler(PreprocessingError, _bad_drawing)
     api.add_exception_handler(NoModelError, _no_model)
+    api.add_exception_handler(TicketError, _bad_ticket)
+    api.add_exception_handler(SaveRefused, _save_refused)
     errors: dict[int | str, dict[str, Any]] = {
         413: {"description": "body too large"},
         422: {"description": "invalid input (the message says what)"},
@@ -188,7 +260,18 @@ def create_api() -> FastAPI:
     api.post("/predict", responses={**errors, 503: {"description": "no model loaded yet"}})(predict)
     api.get("/healthz")(healthz)
     api.get("/model")(model)
-    api.post("/rounds", status_code=201, responses=errors)(add_round)
+    refusals: dict[int | str, dict[str, Any]] = {
+        status: {"model": SaveRefusal, "description": text}
+        for status, text in {
+            403: "no valid round ticket (forged, malformed or expired)",
+            409: "the ticket was already used",
+            429: "the client's rate limit or daily quota; the game goes on",
+            503: "no model loaded yet",
+            507: "the player data store is full; the game goes on",
+        }.items()
+    }
+    api.post("/rounds", status_code=201, responses={**errors, **refusals})(add_round)
+    api.post("/rounds/withdrawals", status_code=202, responses={**errors, 429: refusals[429]})(withdraw)
     api.get("/rounds/stats")(round_stats)
     api.websocket("/ws")(websocket)
     api.get("/{path:path}", include_in_schema=False)(frontend)  # last: every other route wins

@@ -8,6 +8,7 @@ request finishes. A failed load keeps the old model and records the error.
 import asyncio
 import contextlib
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ import torch
 
 from guessme_core import IMAGE_SIZE, NUM_CLASSES, to_batch
 
+MAX_SERVED_VERSIONS = 16
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 
 
@@ -95,6 +97,8 @@ class ModelHolder:
         self.current: LoadedModel | None = None
         self.configured_uri = ""
         self.last_error: str | None = None
+        # The versions this replica has served (newest last, bounded): a round may only name one of them.
+        self.served_versions: deque[str] = deque(maxlen=MAX_SERVED_VERSIONS)
 
     async def set_uri(self, uri: str) -> None:
         async with self._lock:  # one load at a time; the last configuration wins
@@ -112,6 +116,12 @@ class ModelHolder:
                 self.last_error = f"{_now()} loading {uri}: {type(exc).__name__}: {exc}"
                 return
             self.current, self.last_error = loaded, None  # the swap: one reference assignment
+            self.remember(loaded)
+
+    def remember(self, model: LoadedModel) -> None:
+        if model.version in self.served_versions:
+            self.served_versions.remove(model.version)
+        self.served_versions.append(model.version)
 
     def require(self) -> LoadedModel:
         model = self.current

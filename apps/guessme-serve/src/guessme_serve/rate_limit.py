@@ -1,6 +1,7 @@
-"""A token bucket: the per-connection WebSocket rate limit."""
+"""Token buckets: the per-connection WebSocket rate limit and the per-client limit on saved rounds."""
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 
@@ -24,3 +25,27 @@ class TokenBucket:
             self._tokens -= 1.0
             return True
         return False
+
+
+class ClientLimiter:
+    """One TokenBucket per client key, for at most `max_clients` keys (the least recently seen go first),
+    so a flood of distinct keys cannot grow memory; a forgotten client starts again with a full burst."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        TokenBucket(rate, burst)  # the same argument checks
+        self.rate, self.burst, self.max_clients = rate, burst, max_clients
+        self._clock = clock
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def allow(self, client: str) -> bool:
+        bucket = self._buckets.pop(client, None) or TokenBucket(self.rate, self.burst, self._clock)
+        self._buckets[client] = bucket
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return bucket.allow()

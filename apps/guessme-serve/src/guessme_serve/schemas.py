@@ -82,16 +82,25 @@ class ModelInfo(BaseModel):
     live: LiveStats = Field(description="rounds played against the served version")
 
 
+PlayerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$", description="anonymous player id")]
+
+
 class RoundIn(Drawing):
-    """A finished round, sent only when the player consented to share their drawing."""
+    """A finished round, sent only when the player consented to share their drawing.
+
+    The label is the round ticket's target (the server dealt it); guess, probabilities and the
+    model version stored are the served model's own reading of the drawing, not the client's claim.
+    """
 
     model_config = ConfigDict(**_NUMBERS, extra="ignore")
-    target: Digit = Field(description="the digit the player was asked to draw")
-    guess: Digit = Field(description="the model's final guess")
+    ticket: str = Field(max_length=200, description="the round ticket the server dealt over the WebSocket")
+    target: Digit = Field(description="the digit the player was asked to draw (must match the ticket)")
+    guess: Digit = Field(description="the model's final guess, as the game saw it")
     probabilities: list[float] = Field(min_length=NUM_CLASSES, max_length=NUM_CLASSES)
     model_version: str | None = Field(
-        None, description="version that made the guess (from the prediction); default: the served one"
+        None, max_length=64, description="version that made the guess; must be one this server has served"
     )
+    player_id: PlayerId | None = None
 
     @model_validator(mode="after")
     def _valid_round(self) -> "RoundIn":
@@ -104,8 +113,31 @@ class RoundIn(Drawing):
         return self
 
 
+class Withdrawal(BaseModel):
+    """Consent withdrawn: every future data version leaves this player's drawings out."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    player_id: PlayerId
+
+
+class WsRound(BaseModel):
+    """A dealt round: the digit to draw and its signed ticket (the answer to `{"type": "deal"}`)."""
+
+    type: Literal["round"] = "round"
+    id: Any = None
+    target: int
+    ticket: str
+    expires_in_s: float
+
+
 class RoundCreated(BaseModel):
     id: str
+    won: bool = Field(description="whether the served model reads the drawing as the target")
+
+
+class SaveRefusal(BaseModel):
+    detail: str = Field(description="why the drawing was not saved (the game goes on)")
+    code: str = Field(description="machine-readable reason")
 
 
 class RoundStats(BaseModel):

@@ -5,22 +5,24 @@ same service under plain uvicorn to measure what Ray Serve adds.
 """
 
 import logging
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
 from guessme_core import PreprocessingError, pixels_to_image, strokes_to_image
+from guessme_core.player_files import player_hash
 from guessme_serve.json_input import JSONNestingError, parse_json
 from guessme_serve.model_holder import (
     LoadedModel,
     ModelHolder,
     NoModelError,
     load_from_registry,
-    parse_model_uri,
 )
-from guessme_serve.rounds import RoundStore, default_rounds_path
+from guessme_serve.rate_limit import ClientLimiter
+from guessme_serve.rounds import RoundStore, SaveLimits, SaveRefused, default_player_dir, quota_message
 from guessme_serve.schemas import (
     Drawing,
     ModelInfo,
@@ -28,10 +30,13 @@ from guessme_serve.schemas import (
     RoundCreated,
     RoundIn,
     RoundStats,
+    Withdrawal,
     WsError,
     WsPrediction,
+    WsRound,
     describe,
 )
+from guessme_serve.tickets import TicketError, TicketSigner, load_ticket_key
 
 log = logging.getLogger("guessme_serve")
 
@@ -45,11 +50,44 @@ class Settings:
 
     ws_rate_per_s: float = 50.0  # sustained messages per second per connection
     ws_burst: float = 100.0
+    # Saved rounds, per client (its address, or `client_ip_header` set by a trusted proxy).
+    round_rate_per_s: float = 0.2  # a round takes seconds to draw: 12 a minute is a fast human
+    round_burst: float = 6.0  # one game's rounds at once
+    rounds_per_client_per_day: int = 200
+    player_disk_budget_mb: float = 1024.0  # all player data on the volume; past it saving answers 507
+    ticket_ttl_s: float = 300.0  # a round's longest time (120 s) plus the result screen
+    # Behind our own proxy: the header it sets to the client's address (x-real-ip, or x-forwarded-for,
+    # of which the last entry is taken). Empty: the connection's address.
+    client_ip_header: str = ""
+    # TEST ONLY: the game may ask for the digit to draw (`?targets=` in demos and browser tests).
+    test_client_targets: bool = False
 
     @classmethod
     def from_user_config(cls, config: dict[str, Any]) -> "Settings":
-        known = {k: float(config[k]) for k in ("ws_rate_per_s", "ws_burst") if k in config}
+        known: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in config:
+                kind = type(getattr(cls, f.name))
+                value = config[f.name]
+                known[f.name] = _as_bool(value) if kind is bool else kind(value)
         return cls(**known)
+
+    def save_limits(self) -> SaveLimits:
+        return SaveLimits(
+            per_client_per_day=self.rounds_per_client_per_day,
+            disk_budget_bytes=int(self.player_disk_budget_mb * (1 << 20)),
+            ticket_ttl_s=self.ticket_ttl_s,
+        )
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1", "yes"):
+        return True
+    if str(value).lower() in ("false", "0", "no", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
 
 
 def to_image(drawing: Drawing) -> np.ndarray:
@@ -62,15 +100,28 @@ def to_image(drawing: Drawing) -> np.ndarray:
 
 
 class GuessmeService:
-    def __init__(self, holder: ModelHolder | None = None, rounds: RoundStore | None = None) -> None:
+    def __init__(
+        self,
+        holder: ModelHolder | None = None,
+        rounds: RoundStore | None = None,
+        signer: TicketSigner | None = None,
+    ) -> None:
         self.holder = holder or ModelHolder(load_from_registry)
-        self.rounds = rounds or RoundStore(default_rounds_path())
+        self.rounds = rounds or RoundStore(default_player_dir())
         self.settings = Settings()
+        self.signer = signer or TicketSigner(load_ticket_key(), self.settings.ticket_ttl_s)
+        self.limiter = ClientLimiter(self.settings.round_rate_per_s, self.settings.round_burst)
 
     async def configure(self, user_config: dict[str, Any]) -> None:
         """What `reconfigure()` does: new settings at once, then the (possibly slow) model swap."""
-        self.settings = Settings.from_user_config(user_config)
+        self.apply(Settings.from_user_config(user_config))
         await self.holder.set_uri(str(user_config.get("model_uri") or ""))
+
+    def apply(self, settings: Settings) -> None:
+        old, self.settings = self.settings, settings
+        self.signer.ttl_s = settings.ticket_ttl_s
+        if (old.round_rate_per_s, old.round_burst) != (settings.round_rate_per_s, settings.round_burst):
+            self.limiter = ClientLimiter(settings.round_rate_per_s, settings.round_burst)
 
     # -- predictions ---------------------------------------------------------------------------
     def predict(self, drawing: Drawing) -> Prediction:
@@ -79,7 +130,7 @@ class GuessmeService:
         image = to_image(drawing)
         return _prediction(model, model.probabilities([image])[0])
 
-    def ws_reply(self, text: str) -> str:
+    def ws_reply(self, text: str, session: str = "") -> str:
         """One WebSocket text message in, one JSON reply out; never raises."""
         msg_id: Any = None
         try:
@@ -96,8 +147,12 @@ class GuessmeService:
                 msg_id = None
                 return _error(None, "invalid_id", f"id must be a string (<= {MAX_ID_CHARS}) or a number")
             kind = message.pop("type", None)
+            if kind == "deal":
+                dealt = self.deal(session, message.get("target"))
+                return dealt.model_copy(update={"id": msg_id}).model_dump_json()
             if kind != "predict":
-                return _error(msg_id, "unknown_type", f"unknown message type {kind!r}: expected 'predict'")
+                expected = "expected 'predict' or 'deal'"
+                return _error(msg_id, "unknown_type", f"unknown message type {kind!r}: {expected}")
             drawing = Drawing.model_validate(message)
             p = self.predict(drawing)
             return WsPrediction(id=msg_id, **p.model_dump()).model_dump_json()
@@ -123,28 +178,66 @@ class GuessmeService:
             live=self.rounds.live(model.version if model else None),
         )
 
-    def add_round(self, round_in: RoundIn) -> RoundCreated:
+    # -- rounds: dealt by the server, saved with their ticket ------------------------------------
+    def deal(self, session: str, requested: Any = None) -> WsRound:
+        """A new round for this socket session: the server picks the digit (the test setting
+        `test_client_targets` lets the game ask for one) and signs it."""
+        wanted = isinstance(requested, int) and not isinstance(requested, bool) and 0 <= requested <= 9
+        target = requested if wanted and self.settings.test_client_targets else secrets.randbelow(10)
+        ticket = self.signer.issue(target, session)
+        return WsRound(target=target, ticket=ticket.text, expires_in_s=self.signer.ttl_s)
+
+    def client_key(self, address: str) -> str:
+        return self.signer.pseudonym(address)
+
+    def admit_round(self, client: str) -> None:
+        """The cheap checks before a body is parsed: the client's rate and daily quota (429)."""
+        if not self.limiter.allow(client):
+            rate = self.settings.round_rate_per_s * 60
+            raise SaveRefused(429, "rate_limited", f"too many drawings: at most {rate:g} a minute are saved")
+        limit = self.settings.rounds_per_client_per_day
+        if self.rounds.client_rounds_today(client) >= limit:
+            raise SaveRefused(429, "daily_quota", quota_message(limit))
+
+    def add_round(self, round_in: RoundIn, client: str = "") -> RoundCreated:
+        """Raises TicketError (403/422), SaveRefused (409/429/507), PreprocessingError or NoModelError."""
         assert round_in.width is not None
         assert round_in.height is not None
-        strokes_to_image(round_in.strokes, round_in.width, round_in.height)  # a usable drawing only
-        model = self.holder.current
-        version = round_in.model_version or (model.version if model else None)
-        # The registered name is the served model's; with none loaded, the round names no model.
-        uri = f"models:/{parse_model_uri(model.uri)[0]}/{version}" if model and version else ""
-        record = self.rounds.append(
+        ticket = self.signer.verify(round_in.ticket)
+        if ticket.target != round_in.target:
+            raise TicketError("wrong_target", f"the round dealt a {ticket.target}, not a {round_in.target}")
+        image = strokes_to_image(round_in.strokes, round_in.width, round_in.height)  # a usable drawing only
+        model = self.holder.require()
+        served = {*self.holder.served_versions, model.version}
+        if round_in.model_version is not None and round_in.model_version not in served:
+            raise TicketError("unknown_version", "model_version is not a version this server has served")
+        # The label is the ticket's; the guess is the served model's own reading, not the client's claim.
+        probs = model.probabilities([image])[0]
+        guess = int(probs.argmax())
+        record = self.rounds.save(
             {
                 "strokes": round_in.strokes,
                 "width": round_in.width,
                 "height": round_in.height,
-                "target": round_in.target,
-                "guess": round_in.guess,
-                "probabilities": round_in.probabilities,
-                "model_uri": uri,
-                "model_version": version,
-                "won": round_in.guess == round_in.target,
-            }
+                "target": ticket.target,
+                "guess": guess,
+                "probabilities": [round(float(p), 5) for p in probs],
+                "client_guess": round_in.guess,
+                "model_uri": model.uri,
+                "model_version": model.version,
+                "won": guess == ticket.target,
+                "player": player_hash(round_in.player_id) if round_in.player_id else None,
+                "session": ticket.session,
+            },
+            ticket_nonce=ticket.nonce,
+            ticket_issued_ms=ticket.issued_ms,
+            client=client,
+            limits=self.settings.save_limits(),
         )
-        return RoundCreated(id=record["id"])
+        return RoundCreated(id=record["id"], won=record["won"])
+
+    def withdraw(self, body: Withdrawal) -> None:
+        self.rounds.withdraw(player_hash(body.player_id))
 
     def round_stats(self) -> RoundStats:
         return self.rounds.stats()

@@ -97,7 +97,7 @@ class Params:
 
 
 T = TypeVar("T")
-FOREIGN_SECTIONS = ("promote",)
+FOREIGN_SECTIONS = ("promote", "player")  # player: guessme_train.player.LabelRules
 
 
 def _merge(base: dict[str, Any], changes: dict[str, dict[str, Any]]) -> dict[str, Any]:

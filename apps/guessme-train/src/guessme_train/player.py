@@ -1,14 +1,27 @@
-"""DVC stage `player`: the players' shared rounds (data/player/rounds.jsonl) as labelled digits.
+"""DVC stage `player`: the players' shared rounds (data/player, every shard) as labelled digits.
 
-Each round the game appended (with the player's consent) is drawn through the shared preprocessing
+Each round the game saved (with the player's consent) is drawn through the shared preprocessing
 (`guessme_core.strokes_to_image`, the very function that serves the model) and labelled with its
-`target`, the digit the player was asked to draw. DVC caches the output, so each set of players'
-drawings is a data version (its md5) that `dvc push` stores and a later training can take in
-(params.yaml `data.include_player`).
+`target`, the digit the server dealt for it. DVC caches the output, so each set of players' drawings
+is a data version (its md5) that `dvc push` stores and a later training can take in (params.yaml
+`data.include_player`).
 
-Bad rows are skipped and counted, never fatal: the file is written by a live app. A missing or empty
-file is an empty set. A last line without its newline is still being appended and is left for the
-next run, as the game's own counters do.
+Rules decide which rounds are trusted as labels (params.yaml `player:`), and the report counts what
+each one dropped:
+- `withdrawn`: the player asked to delete their drawings (tombstones.jsonl). Data versions made
+  before the withdrawal still hold them: DVC keeps every version it has stored.
+- `no_ticket`: saved before the server dealt rounds, so its label was the client's word.
+- `not_in_top_k`: the model that served the round (its probabilities are stored with the round,
+  computed by the server) did not rank the target in its top `top_k`. A player who draws a 3 for
+  "7" is wrong, or poisoning the data; a real 7 that the model misread is mostly still ranked second.
+- `unlikely`: ranked high enough, but below `min_probability`. A confident model's runner-up often
+  has a probability near zero: with top_k 2 alone, a random wrong label that happens to be the
+  runner-up gets through (measured: 3.8% wrong labels left of a 30% poisoned set; 0% with this rule,
+  every honest drawing kept; tests/train/test_label_quality.py).
+
+Bad rows are skipped and counted, never fatal: the files are written by a live app. A missing folder
+is an empty set. A last line without its newline is still being appended and is left for the next
+run, as the game's own counters do.
 """
 
 from __future__ import annotations
@@ -22,11 +35,41 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from guessme_core import NUM_CLASSES, PreprocessingError, strokes_to_image
+from guessme_core.player_files import TOMBSTONES, shard_paths
 from guessme_train.datasets import IMAGE_SHAPE, Digits, save_digits
 
-DEFAULT_ROUNDS = Path("data/player/rounds.jsonl")
+DEFAULT_PLAYER_DIR = Path("data/player")
+RULES = ("withdrawn", "no_ticket", "not_in_top_k", "unlikely")
+
+
+@dataclass(frozen=True)
+class LabelRules:
+    """`player:` in params.yaml (this module owns and validates that section)."""
+
+    top_k: int = 2  # keep a round only if the serving model ranked its target this high (0: no rank rule)
+    min_probability: float = 0.05  # ... and gave the target at least this probability
+    require_ticket: bool = True  # drop rounds saved without a server-dealt ticket
+
+    @classmethod
+    def from_params_file(cls, path: Path) -> LabelRules:
+        raw: Any = yaml.safe_load(path.read_text()) if path.exists() else {}
+        section = (raw or {}).get("player") or {}
+        if not isinstance(section, dict):
+            raise ValueError(f"{path}: player must be a mapping")
+        unknown = set(section) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown key(s) in player: {', '.join(sorted(unknown))}")
+        rules = cls(**section)
+        if (
+            isinstance(rules.top_k, bool)
+            or not isinstance(rules.top_k, int)
+            or not 0 <= rules.top_k <= NUM_CLASSES
+        ):
+            raise ValueError(f"{path}: player.top_k must be an integer from 0 to {NUM_CLASSES}")
+        return rules
 
 
 @dataclass
@@ -34,8 +77,9 @@ class PlayerReport:
     rows: int = 0  # complete, non-blank lines read
     used: int = 0
     duplicates: int = 0  # a round id seen before (a resent round counts once)
-    incomplete: int = 0  # a last line still being written
-    skipped: Counter[str] = field(default_factory=Counter)  # reason -> rows
+    incomplete: int = 0  # last lines still being written (one per shard at most)
+    skipped: Counter[str] = field(default_factory=Counter)  # malformed rows, by reason
+    dropped: Counter[str] = field(default_factory=Counter)  # well-formed rows a label rule left out
 
     def as_dict(self, digits: Digits) -> dict[str, Any]:
         return {
@@ -45,6 +89,8 @@ class PlayerReport:
             "incomplete": self.incomplete,
             "skipped": sum(self.skipped.values()),
             "skipped_by_reason": dict(sorted(self.skipped.items())),
+            "dropped": sum(self.dropped.values()),
+            "dropped_by_rule": {rule: self.dropped[rule] for rule in RULES},
             "class_counts": digits.class_counts(),
         }
 
@@ -74,14 +120,62 @@ def round_to_digit(row: Any) -> tuple[np.ndarray, int]:
     return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8), target
 
 
+def target_rank(row: dict[str, Any], target: int) -> int:
+    """How many other classes the serving model found at least as likely as the target (0: its clear
+    top guess); a tie counts against the target, so a flat answer ranks nothing high."""
+    probs = row.get("probabilities")
+    if not isinstance(probs, list) or len(probs) != NUM_CLASSES:
+        raise MalformedRound("bad_probabilities")
+    if not all(isinstance(p, int | float) and not isinstance(p, bool) for p in probs):
+        raise MalformedRound("bad_probabilities")
+    return sum(1 for d, p in enumerate(probs) if d != target and p >= probs[target])
+
+
+def dropped_by(row: dict[str, Any], target: int, rules: LabelRules, withdrawn: set[str]) -> str | None:
+    """The first label rule that leaves this well-formed round out, or None to keep it."""
+    if row.get("player") in withdrawn:
+        return "withdrawn"
+    if rules.require_ticket and not isinstance(row.get("ticket"), str):
+        return "no_ticket"
+    if rules.top_k and target_rank(row, target) >= rules.top_k:
+        return "not_in_top_k"
+    if rules.top_k and row["probabilities"][target] < rules.min_probability:
+        return "unlikely"
+    return None
+
+
+def load_tombstones(folder: Path) -> set[str]:
+    """The player hashes whose rounds are withdrawn (a damaged line is ignored)."""
+    try:
+        data = (folder / TOMBSTONES).read_bytes()
+    except FileNotFoundError:
+        return set()
+    players = set()
+    for raw in complete_lines(data)[0]:
+        try:
+            player = json.loads(raw).get("player")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(player, str):
+            players.add(player)
+    return players
+
+
 def complete_lines(data: bytes) -> tuple[list[bytes], bool]:
     """The newline-terminated lines of `data`, and whether a trailing partial line was left out."""
     end = data.rfind(b"\n") + 1
     return data[:end].splitlines(), end < len(data)
 
 
-def rounds_to_digits(lines: Iterable[bytes], report: PlayerReport) -> Digits:
+def rounds_to_digits(
+    lines: Iterable[bytes],
+    report: PlayerReport,
+    rules: LabelRules | None = None,
+    withdrawn: set[str] | None = None,
+) -> Digits:
     """JSON lines -> labelled digits, in file order; `report` gets the counts."""
+    rules = rules or LabelRules()
+    withdrawn = withdrawn or set()
     images: list[np.ndarray] = []
     labels: list[int] = []
     seen: set[str] = set()
@@ -96,6 +190,7 @@ def rounds_to_digits(lines: Iterable[bytes], report: PlayerReport) -> Digits:
                 report.duplicates += 1
                 continue
             image, label = round_to_digit(row)
+            rule = dropped_by(row, label, rules, withdrawn)
         except MalformedRound as bad:
             report.skipped[bad.reason] += 1
             continue
@@ -104,6 +199,9 @@ def rounds_to_digits(lines: Iterable[bytes], report: PlayerReport) -> Digits:
             continue
         if isinstance(round_id, str):
             seen.add(round_id)
+        if rule is not None:
+            report.dropped[rule] += 1
+            continue
         images.append(image)
         labels.append(label)
     report.used = len(labels)
@@ -111,29 +209,35 @@ def rounds_to_digits(lines: Iterable[bytes], report: PlayerReport) -> Digits:
     return Digits(x=x, y=np.asarray(labels, dtype=np.int64))
 
 
-def load_player_digits(path: Path) -> tuple[Digits, PlayerReport]:
+def load_player_digits(folder: Path, rules: LabelRules | None = None) -> tuple[Digits, PlayerReport]:
+    """Every shard of the folder, oldest first, less the withdrawn players' rounds and the rounds the
+    label rules do not trust."""
     report = PlayerReport()
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        data = b""
-    lines, partial = complete_lines(data)
-    report.incomplete = int(partial)
-    return rounds_to_digits(lines, report), report
+    lines: list[bytes] = []
+    for path in shard_paths(folder) if folder.is_dir() else []:
+        shard_lines, partial = complete_lines(path.read_bytes())
+        lines += shard_lines
+        report.incomplete += int(partial)
+    return rounds_to_digits(lines, report, rules, load_tombstones(folder)), report
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=Path, default=DEFAULT_ROUNDS)
+    ap.add_argument("--player-dir", type=Path, default=DEFAULT_PLAYER_DIR)
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--out", type=Path, default=Path("data/prepared/player.npz"))
     ap.add_argument("--report", type=Path, default=Path("reports/player.json"))
     args = ap.parse_args(argv)
-    digits, report = load_player_digits(args.rounds)
+    digits, report = load_player_digits(args.player_dir, LabelRules.from_params_file(args.params))
     save_digits(args.out, digits)
     summary = report.as_dict(digits)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps({k: summary[k] for k in ("rows", "used", "skipped", "duplicates", "incomplete")}))
+    print(
+        json.dumps(
+            {k: summary[k] for k in ("rows", "used", "skipped", "dropped", "duplicates", "incomplete")}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,173 @@
+"""Saving rounds under a flood: what one client stores, how fast it is refused, what predictions feel.
+
+One client (one address, four connections, as in issue 17) floods `POST /rounds` for FLOOD_S seconds
+with ~130 kB drawings, each with a genuine ticket dealt over the WebSocket (the worst case: a script
+that plays), plus posts with no ticket. Printed, per phase:
+  - rate: the default limits (a short-term rate per client and a daily quota);
+  - quota: the rate limit lifted, a daily quota of QUOTA: what is stored must stop at the quota;
+the counts by status, rounds stored vs. quota, disk used vs. budget, the 429 answer time (p50, p99),
+and the live-guess latency (WebSocket predict, p50) during the flood vs. idle, measured in the same
+run. The server is the real FastAPI app under uvicorn in its own process, with an untrained model
+of the params.yaml architecture (same compute as a trained one). Figures only: nothing asserts a
+speed. Run: `make bench PYTEST_ARGS="-k rounds"` (noisy on a shared machine).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.digit_strokes import draw
+from websockets.sync.client import connect
+
+pytestmark = pytest.mark.benchmark
+
+FLOOD_S = float(os.environ.get("BENCH_FLOOD_S", "20"))
+CONNECTIONS = 4
+QUOTA = 50
+BUDGET_MB = 64.0
+WS_LIMITS = {"ws_rate_per_s": 1e6, "ws_burst": 1e6}  # the socket limiter is not what is measured here
+
+
+def _serve(port: int, folder: str, settings: dict[str, Any]) -> None:
+    import asyncio
+
+    import torch
+    import uvicorn
+
+    from guessme_core import GuessmeCNN
+    from guessme_serve.api import bind_service, create_api
+    from guessme_serve.model_holder import LoadedModel, ModelHolder
+    from guessme_serve.rounds import RoundStore
+    from guessme_serve.service import GuessmeService, Settings
+    from guessme_serve.tickets import TicketSigner
+    from guessme_train.params import load_params
+
+    torch.set_num_threads(1)
+    width = load_params(Path(__file__).resolve().parents[2] / "params.yaml").model.width
+    model = LoadedModel("models:/guessme-cnn/1", "1", GuessmeCNN(width=width).eval(), "now", {})
+    service = GuessmeService(ModelHolder(), RoundStore(Path(folder)), TicketSigner(os.urandom(32)))
+    service.holder.current = model
+    service.holder.remember(model)
+    service.apply(Settings(**settings))
+    bind_service(service)
+    asyncio.run(uvicorn.Server(uvicorn.Config(create_api(), port=port, log_level="error")).serve())
+
+
+def _big_drawing() -> dict[str, Any]:
+    """A long scribble of ~130 kB: many points, like the issue's flood."""
+    strokes = [draw(d % 10, height=150, wobble=0.02, seed=d) for d in range(40)]
+    pts = [s for group in strokes for s in group]
+    dense = [
+        [[x + i * 1e-3 for x in xs for i in range(4)], [y for y in ys for _ in range(4)]] for xs, ys in pts
+    ]
+    return {"strokes": dense[:60], "width": 280, "height": 280, "guess": 1, "probabilities": [0.1] * 10}
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1e3 if ordered else float("nan")
+
+
+def _predict_p50(ws_url: str, seconds: float, stop: threading.Event | None = None) -> float:
+    body = json.dumps({"type": "predict", "id": 1, "strokes": draw(7), "width": 280, "height": 280})
+    samples: list[float] = []
+    with connect(ws_url) as ws:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not (stop and stop.is_set()):
+            t0 = time.perf_counter()
+            ws.send(body)
+            ws.recv()
+            samples.append(time.perf_counter() - t0)
+            time.sleep(0.05)  # a player's pace: ~8 guesses a second at most
+    return _percentile(samples, 0.5)
+
+
+def _flood(url: str, ws_url: str, seconds: float, payload: str, results: list[tuple[int, float]]) -> None:
+    with connect(ws_url) as ws, httpx.Client(base_url=url, timeout=30) as client:
+        end = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < end:
+            n += 1
+            ws.send(json.dumps({"type": "deal", "id": n}))
+            dealt = json.loads(ws.recv())
+            body = payload.replace('"__TICKET__"', json.dumps(dealt["ticket"])).replace(
+                '"__TARGET__"', str(dealt["target"])
+            )
+            if n % 10 == 0:  # now and then, a post without any ticket
+                body = body.replace(json.dumps(dealt["ticket"]), '""')
+            t0 = time.perf_counter()
+            res = client.post("/rounds", content=body, headers={"content-type": "application/json"})
+            results.append((res.status_code, time.perf_counter() - t0))
+
+
+def _phase(name: str, settings: dict[str, Any], tmp: Path) -> None:
+    from guessme_local.procs import free_port
+    from guessme_serve.rounds import shard_paths
+
+    folder = tmp / name
+    port = free_port()
+    ctx = multiprocessing.get_context("spawn")
+    server = ctx.Process(target=_serve, args=(port, str(folder), {**WS_LIMITS, **settings}), daemon=True)
+    server.start()
+    url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        idle = _predict_p50(ws_url, 3.0)
+        payload = json.dumps({**_big_drawing(), "ticket": "__TICKET__", "target": "__TARGET__"})
+        results: list[tuple[int, float]] = []
+        floods = [
+            threading.Thread(target=_flood, args=(url, ws_url, FLOOD_S, payload, results))
+            for _ in range(CONNECTIONS)
+        ]
+        for t in floods:
+            t.start()
+        time.sleep(1.0)  # the flood is under way
+        loaded = _predict_p50(ws_url, FLOOD_S - 2.0)
+        for t in floods:
+            t.join()
+        stored = sum(len(p.read_bytes().splitlines()) for p in shard_paths(folder))
+        used_mb = sum(p.stat().st_size for p in shard_paths(folder)) / (1 << 20)
+        codes = Counter(code for code, _ in results)
+        refused = [s for code, s in results if code == 429]
+        quota = settings.get("rounds_per_client_per_day", 200)
+        p50, p99 = _percentile(refused, 0.5), _percentile(refused, 0.99)
+        print(
+            f"\n[{name}] {FLOOD_S:.0f} s, {CONNECTIONS} connections, one client, "
+            f"{len(payload) / 1024:.0f} kB a round: posts by status {dict(sorted(codes.items()))}\n"
+            f"[{name}] stored {stored} rounds (daily quota {quota}), "
+            f"{used_mb:.2f} MB on disk (budget {BUDGET_MB:g} MB)\n"
+            f"[{name}] 429 answer: p50 {p50:.2f} ms, p99 {p99:.2f} ms\n"
+            f"[{name}] live guess p50: idle {idle:.2f} ms, during the flood {loaded:.2f} ms "
+            f"(ratio {loaded / idle:.2f}x)"
+        )
+    finally:
+        server.terminate()
+        server.join(10)
+
+
+def test_a_flood_of_saved_rounds(tmp_path: Path) -> None:
+    _phase("rate", {"player_disk_budget_mb": BUDGET_MB}, tmp_path)
+    _phase(
+        "quota",
+        {
+            "player_disk_budget_mb": BUDGET_MB,
+            "round_rate_per_s": 1e6,
+            "round_burst": 1e6,
+            "rounds_per_client_per_day": QUOTA,
+        },
+        tmp_path,
+    )
