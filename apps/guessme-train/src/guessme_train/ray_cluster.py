@@ -77,7 +77,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _ensure_local_token() -> None:
+def ensure_local_token() -> None:
     """Ray 2.60's token auth refuses to start when RAY_AUTH_TOKEN_PATH names a missing file (a fresh
     clone before its first `make up`): create the token there, as guessme_local.ray_head does."""
     path = os.environ.get("RAY_AUTH_TOKEN_PATH")
@@ -119,7 +119,7 @@ def connect() -> Connection:
     if address != "local":
         ray.init(address=address, runtime_env=worker_runtime_env(), log_to_driver=True)
         return Connection(address, how, started_here=False)
-    _ensure_local_token()
+    ensure_local_token()
     ray.init(
         address="local",
         include_dashboard=True,  # Ray Train's controller reports through it

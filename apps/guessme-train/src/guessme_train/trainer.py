@@ -29,9 +29,15 @@ from guessme_train.params import Params
 MODEL_FILE = "model.pt"
 HISTORY_FILE = "history.json"
 TIMES_FILE = "times.json"
-# Ray Train's controller polls the workers this often (its default, 2 s, is up to 2 s of idle
-# waiting after the last epoch); set RAY_TRAIN_HEALTH_CHECK_INTERVAL_S to override.
-HEALTH_CHECK_INTERVAL_S = "0.25"
+# Ray Train settings for a short run on few cores, each overridable in the environment:
+RAY_TRAIN_ENV = {
+    # The controller polls the workers this often; its default, 2 s, can leave the finished run
+    # waiting up to 2 s for its next poll.
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5",
+    # The preemption watcher is one more actor process per run (a Python start on busy cores), for
+    # drained spot nodes, which neither a local Ray nor the one-node training RayJob has.
+    "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
+}
 
 
 @dataclass
@@ -45,6 +51,7 @@ class TrainResult:
     device: str = "cpu"
     # Seconds outside the epochs, by phase, in order (start-up and wind-down).
     phases: dict[str, float] = field(default_factory=dict)
+    startup: float = 0.0  # seconds from the call until the first epoch began
 
     @property
     def epoch_seconds(self) -> float:
@@ -84,7 +91,12 @@ def train_plain(params: Params, train: Digits, val: Digits, *, progress: bool = 
     epochs = params.train.epochs
     bar = tqdm(total=epochs, desc="training (plain)", unit="epoch", disable=not progress, file=sys.stderr)
 
+    first_epoch_start = start
+
     def on_epoch(m: EpochMetrics, _model: nn.Module) -> None:
+        nonlocal first_epoch_start
+        if not history:
+            first_epoch_start = time.perf_counter() - m.seconds
         history.append(m)
         bar.update(1)
         bar.set_postfix(loss=f"{m.train_loss:.3f}", val_acc=f"{m.val_accuracy:.4f}")
@@ -96,8 +108,14 @@ def train_plain(params: Params, train: Digits, val: Digits, *, progress: bool = 
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    phases = {"set-up and wind-down": seconds - sum(m.seconds for m in history)}
-    return TrainResult(model.cpu().eval(), history, "plain", seconds, 1, threads, device.type, phases)
+    startup = first_epoch_start - start
+    phases = {
+        "set-up (model, torch imports)": startup,
+        "wind-down": seconds - startup - sum(m.seconds for m in history),
+    }
+    return TrainResult(
+        model.cpu().eval(), history, "plain", seconds, 1, threads, device.type, phases, startup
+    )
 
 
 def _ray_worker_loop(config: dict[str, Any]) -> None:
@@ -223,7 +241,8 @@ def train_ray(params: Params, train: Digits, val: Digits) -> TrainResult:
         _check_cluster_gpus(params)
         refs = {"train": ray.put(train), "val": ray.put(val)}
         phases.end("data into the object store")
-        os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", HEALTH_CHECK_INTERVAL_S)
+        for name, value in RAY_TRAIN_ENV.items():
+            os.environ.setdefault(name, value)  # Ray Train passes them on to its controller and workers
         trainer = TorchTrainer(
             _ray_worker_loop,
             train_loop_config={
@@ -244,6 +263,7 @@ def train_ray(params: Params, train: Digits, val: Digits) -> TrainResult:
             ),
         )
         phases.end("trainer set-up")
+        before_fit = phases.mark - phases.start
         fit_start = time.time()
         result = trainer.fit()
         fit_seconds = time.perf_counter() - phases.mark
@@ -269,7 +289,7 @@ def train_ray(params: Params, train: Digits, val: Digits) -> TrainResult:
     seconds = time.perf_counter() - phases.start
     return TrainResult(
         model.eval(), history, "ray", seconds, tp.num_workers, int(times["threads"]), str(times["device"]),
-        phases.seconds,
+        phases.seconds, before_fit + float(times["first_epoch_start"]) - fit_start,
     )  # fmt: skip
 
 
