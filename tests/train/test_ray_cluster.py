@@ -77,7 +77,7 @@ def test_ray_address_wins_then_the_running_head_then_a_private_ray(
 ) -> None:
     state = tmp_path / ".guessme"
     monkeypatch.setenv("GUESSME_STATE", str(state))
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_ADDRESS", "")  # recorded by monkeypatch, so choose_address's setting is undone
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", "/elsewhere/token")
     assert ray_cluster.choose_address()[0] == "local"
 
@@ -86,6 +86,7 @@ def test_ray_address_wins_then_the_running_head_then_a_private_ray(
     assert address == "127.0.0.1:6399"
     assert f"pid {fake_head.pid}" in why
     assert os.environ["RAY_AUTH_TOKEN_PATH"] == str(tmp_path / "head-token")  # the head's token
+    assert os.environ["RAY_ADDRESS"] == "127.0.0.1:6399"  # for Ray's own helper processes
 
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.7:6379")
     assert ray_cluster.choose_address() == ("10.0.0.7:6379", "RAY_ADDRESS")

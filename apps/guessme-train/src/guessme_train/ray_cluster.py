@@ -104,18 +104,22 @@ def choose_address() -> tuple[str, str]:
         return address, "RAY_ADDRESS"
     head = running_local_head(state_folder())
     if head is not None:
-        os.environ.update(head.env)  # its token, so this driver may join
+        # Its token, so this driver may join; RAY_ADDRESS, so Ray Train's helper processes that
+        # call ray.init() on their own find this cluster and not another one on the host.
+        os.environ.update({**head.env, "RAY_ADDRESS": head.address})
         return head.address, f"the running `make up` Ray head (pid {head.pid})"
     return "local", "no running cluster: a private local Ray for this run"
 
 
 def connect() -> Connection:
     """ray.init() on the chosen cluster (see the module docstring)."""
+    # Chosen before Ray is imported: Ray reads RAY_AUTH_MODE when it loads, so a head's auth
+    # settings set later would be ignored.
+    address, how = choose_address()
     import ray
 
     if ray.is_initialized():  # the caller connected already (benchmarks, tests)
         return Connection("", "already connected", started_here=False)
-    address, how = choose_address()
     if address != "local":
         ray.init(address=address, runtime_env=worker_runtime_env(), log_to_driver=True)
         return Connection(address, how, started_here=False)

@@ -226,15 +226,16 @@ def _split_fit(
 
 
 def train_ray(params: Params, train: Digits, val: Digits) -> TrainResult:
-    import ray
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
     from guessme_train import ray_cluster
 
     tp = params.train
     phases = _Phases()
-    connection = ray_cluster.connect()
+    connection = ray_cluster.connect()  # first: it may set Ray's auth settings, read when Ray loads
+
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
     print(f"[ray train] cluster: {connection.how}", flush=True)
     phases.end("connect to Ray")
     try:
