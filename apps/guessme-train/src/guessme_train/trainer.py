@@ -237,7 +237,7 @@ def train_ray(params: Params, train: Digits, val: Digits) -> TrainResult:
     from ray.train.torch import TorchTrainer
 
     print(f"[ray train] cluster: {connection.how}", flush=True)
-    phases.end("connect to Ray")
+    phases.end("connect to Ray, import Ray Train")
     try:
         _check_cluster_gpus(params)
         refs = {"train": ray.put(train), "val": ray.put(val)}
