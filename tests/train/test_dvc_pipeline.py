@@ -73,6 +73,9 @@ def test_repro_runs_every_stage_and_registers_a_version(
         assert f"Running stage '{stage}'" in out
     assert "held-out test accuracy" in out
     assert "[ray train] epoch 1/1" in out  # trained by Ray Train workers
+    # Each worker runs as many torch threads as the CPUs it reserved; the log reports the scale.
+    assert "[train] ray: 2 worker(s) x 1 torch thread(s) on cpu" in out
+    assert "[train] outside the epochs: python start and imports" in out
 
     registered = json.loads((clone / "reports/registered.json").read_text())
     assert registered["version"] not in before

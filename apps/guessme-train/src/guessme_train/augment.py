@@ -22,6 +22,10 @@ def augment_batch(images: torch.Tensor, params: AugmentParams, generator: torch.
     return _random_affine(images, params, generator)
 
 
+# The random draws come from a CPU generator whatever the images' device, so a seed gives the same
+# augmentation on a CPU and on a GPU; only the (small) per-image parameters cross to the device.
+
+
 def _uniform(n: int, bound: float, generator: torch.Generator) -> torch.Tensor:
     return (torch.rand(n, generator=generator) * 2 - 1) * bound
 
@@ -31,8 +35,8 @@ def _line_thickness(images: torch.Tensor, prob: float, generator: torch.Generato
     n = images.shape[0]
     dilated = F.max_pool2d(images, 3, stride=1, padding=1)
     eroded = -F.max_pool2d(-images, 3, stride=1, padding=1)
-    choice = torch.rand(n, generator=generator)
-    strength = torch.rand(n, generator=generator).view(n, 1, 1, 1)
+    choice = torch.rand(n, generator=generator).to(images.device)
+    strength = torch.rand(n, generator=generator).view(n, 1, 1, 1).to(images.device)
     thicker = (choice < prob / 2).view(n, 1, 1, 1)
     thinner = ((choice >= prob / 2) & (choice < prob)).view(n, 1, 1, 1)
     out = torch.where(thicker, images + strength * (dilated - images), images)
@@ -57,7 +61,5 @@ def _random_affine(images: torch.Tensor, params: AugmentParams, generator: torch
     theta[:, 1, 1] = (cos + sin * tan) / scale
     theta[:, 0, 2] = tx
     theta[:, 1, 2] = ty
-    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(
-        images, grid.to(images.device), mode="bilinear", padding_mode="zeros", align_corners=False
-    )
+    grid = F.affine_grid(theta.to(images.device, images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

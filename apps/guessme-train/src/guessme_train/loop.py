@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -14,6 +15,7 @@ from torch import nn
 from guessme_core import GuessmeCNN
 from guessme_train.augment import augment_batch
 from guessme_train.datasets import Digits
+from guessme_train.device import to_device
 from guessme_train.params import ModelParams, Params
 
 
@@ -45,13 +47,24 @@ def unwrap(model: nn.Module) -> nn.Module:
     return inner if isinstance(inner, nn.Module) else model
 
 
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Logits for (N, 1, 28, 28) images, in eval mode; the model's mode is restored after."""
+    """Logits (on the CPU) for (N, 1, 28, 28) CPU images, computed on the model's device, in eval
+    mode; the model's mode is restored after."""
+    device = model_device(model)
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+        return torch.cat(
+            [
+                model(to_device(images[i : i + batch_size], device)).cpu()
+                for i in range(0, len(images), batch_size)
+            ]
+        )
     finally:
         model.train(was_training)
 
@@ -64,6 +77,16 @@ def evaluate(model: nn.Module, digits: Digits) -> tuple[float, float]:
     labels = digits.labels()
     loss = F.cross_entropy(logits, labels).item()
     return loss, (logits.argmax(1) == labels).float().mean().item()
+
+
+def input_batch(digits: Digits, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images (B, 1, 28, 28) float in [0, 1], labels) for these rows, on `device`.
+
+    Only the batch's rows are gathered and converted: the set itself stays the uint8 array it came
+    as (on a Ray worker, read-only shared memory of the object store, no copy per worker)."""
+    images = torch.from_numpy(digits.x[idx]).unsqueeze(1)
+    labels = torch.from_numpy(digits.y[idx])
+    return to_device(images, device).float().div_(255.0), to_device(labels, device)
 
 
 def rank_shard(permutation: np.ndarray, rank: int, world_size: int) -> np.ndarray:
@@ -80,6 +103,8 @@ def train_model(
     *,
     rank: int = 0,
     world_size: int = 1,
+    threads: int = 1,
+    device: torch.device | None = None,
     wrap_model: Callable[[nn.Module], nn.Module] = lambda m: m,
     on_epoch: EpochCallback | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -88,14 +113,21 @@ def train_model(
 
     All ranks draw the same seeded permutation and take every world_size-th sample of it, so the
     global batch (params.train.batch_size) and the number of steps are the same for any world size.
+    `threads`: torch's intra-op threads, as many as the cores this process is given (more would
+    oversubscribe them). `device`: where the model and the batches go (default: the CPU).
+    `wrap_model`: e.g. Ray Train's prepare_model (DistributedDataParallel across the workers).
     """
     tp = params.train
-    torch.set_num_threads(tp.torch_threads)
+    device = device or torch.device("cpu")
+    torch.set_num_threads(threads)
     torch.manual_seed(tp.seed)
-    model = wrap_model(build_model(params.model))
+    # torch's optimizers import torch._dynamo on their first step (so does DDP's constructor): seconds
+    # on 2 busy cores. Imported here, it counts as set-up, not as the first epoch, on every backend.
+    importlib.import_module("torch._dynamo")
+
+    model = wrap_model(build_model(params.model).to(device))
     bare = unwrap(model)
 
-    x_all, y_all = train.images(), train.labels()
     local_batch = max(1, tp.batch_size // world_size)
     steps = -(-(len(train) // world_size) // local_batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tp.lr, weight_decay=tp.weight_decay)
@@ -107,26 +139,28 @@ def train_model(
         start = time.perf_counter()
         model.train()
         shard = rank_shard(order_rng.permutation(len(train)), rank, world_size)
-        loss_sum, correct = 0.0, 0
+        # Summed on the device: one synchronisation per epoch, not one per step.
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
         for step in range(steps):
-            idx = torch.from_numpy(shard[step * local_batch : (step + 1) * local_batch])
-            images = augment_batch(x_all[idx], params.augment, aug_gen)
-            labels = y_all[idx]
+            idx = shard[step * local_batch : (step + 1) * local_batch]
+            images, labels = input_batch(train, idx, device)
+            images = augment_batch(images, params.augment, aug_gen)
             logits = model(images)
             loss = F.cross_entropy(logits, labels, label_smoothing=tp.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            loss_sum += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == labels).sum())
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.argmax(1) == labels).sum()
             if progress is not None:
                 progress(step + 1, steps)
         val_loss, val_acc = evaluate(bare, val)
         metrics = EpochMetrics(
             epoch=epoch,
-            train_loss=loss_sum / len(shard),
-            train_accuracy=correct / len(shard),
+            train_loss=loss_sum.item() / len(shard),
+            train_accuracy=correct.item() / len(shard),
             val_loss=val_loss,
             val_accuracy=val_acc,
             lr=float(scheduler.get_last_lr()[0]),

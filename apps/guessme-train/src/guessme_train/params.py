@@ -63,8 +63,21 @@ class TrainParams:
     label_smoothing: float = 0.05
     backend: Literal["ray", "plain"] = "ray"
     num_workers: int = 2  # Ray Train ScalingConfig
+    # CPUs each Ray Train worker reserves; it runs as many torch threads (never more: shared cores
+    # would be oversubscribed). The plain loop runs num_workers x cpus_per_worker threads: the cores
+    # the Ray workers take together, so the two backends are compared on the same cores.
+    cpus_per_worker: int = 1
+    # One GPU per Ray Train worker (the plain loop: cuda:0). No CUDA device: a clear error, no fallback.
     use_gpu: bool = False
-    torch_threads: int = 1  # per worker: spinning OpenMP threads hurt on shared cores
+
+    def __post_init__(self) -> None:
+        if self.num_workers < 1 or self.cpus_per_worker < 1:
+            raise ValueError("train.num_workers and train.cpus_per_worker must be >= 1")
+
+    @property
+    def plain_threads(self) -> int:
+        """Torch threads of the plain loop: every core the Ray workers would use together."""
+        return self.num_workers * self.cpus_per_worker
 
 
 @dataclass(frozen=True)

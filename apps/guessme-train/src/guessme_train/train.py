@@ -1,24 +1,51 @@
 """DVC stage `train`: train the CNN with Ray Train (or the plain loop) on data/prepared.
 
-On a local machine `ray.init()` starts a Ray for the run (state under RAY_TMPDIR); with RAY_ADDRESS
-set it joins that cluster, which is how the same command runs unchanged as a RayJob entrypoint on
-Kubernetes. Writes the model file and the per-epoch history; prints a JSON summary as the last line.
+Ray: the cluster RAY_ADDRESS names (how the same command runs unchanged as a RayJob entrypoint on
+Kubernetes, and in the DAG under `make up`), else this clone's running `make up` Ray head, else a
+private local Ray for the run (guessme_train.ray_cluster). Writes the model file and the per-epoch
+history; logs seconds per epoch, workers and where the time outside the epochs went; prints a JSON
+summary as the last line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import time
 from pathlib import Path
 
 from guessme_train.checkpoint import save_model
 from guessme_train.datasets import load_digits
 from guessme_train.evaluation import save_history
 from guessme_train.params import DEFAULT_PARAMS, load_params
-from guessme_train.trainer import run_training
+from guessme_train.trainer import TrainResult, format_phases, run_training
+
+
+def scale_line(result: TrainResult) -> str:
+    """The one line a cluster run's log needs to compare scales: workers, threads, device, speed."""
+    return (
+        f"[train] {result.backend}: {result.workers} worker(s) x {result.threads} torch thread(s) on "
+        f"{result.device}: {result.seconds_per_epoch:.2f} s per epoch over {len(result.history)} epochs, "
+        f"{result.overhead_seconds:.1f} s outside the epochs"
+    )
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux /proc), or None where that cannot be read."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, after the command name
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Interpreter start and imports (torch): the part of the stage before main() runs.
+    age = process_age()
+    phases = {} if age is None else {"python start and imports": age}
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
     ap.add_argument("--data", type=Path, default=Path("data/prepared"), help="folder with train/val.npz")
@@ -28,19 +55,31 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--summary", type=Path, help="also write the JSON summary to this file")
     args = ap.parse_args(argv)
 
+    mark = time.perf_counter()
     params = load_params(args.params)
     if args.backend:
         params = params.replace(train={"backend": args.backend})
-    result = run_training(params, load_digits(args.data / "train.npz"), load_digits(args.data / "val.npz"))
+    train, val = load_digits(args.data / "train.npz"), load_digits(args.data / "val.npz")
+    phases["params and data loading"] = time.perf_counter() - mark
+    result = run_training(params, train, val)
+    phases.update(result.phases)
+    mark = time.perf_counter()
     save_model(args.model, result.model, params.model)
     save_history(args.history, result.history)
+    phases["model and history export"] = time.perf_counter() - mark
+    print(scale_line(result), flush=True)
+    print(f"[train] outside the epochs: {format_phases(phases)}", flush=True)
     last = result.history[-1]
     summary = {
         "model": str(args.model),
         "backend": result.backend,
+        "workers": result.workers,
+        "threads_per_worker": result.threads,
+        "device": result.device,
         "epochs": len(result.history),
         "seconds": round(result.seconds, 1),
         "seconds_per_epoch": round(result.seconds_per_epoch, 2),
+        "seconds_outside_epochs": {name: round(s, 2) for name, s in phases.items()},
         "val_accuracy": last.val_accuracy,
         "train_loss": last.train_loss,
     }

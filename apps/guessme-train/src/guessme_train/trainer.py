@@ -1,21 +1,20 @@
 """Run the training loop (guessme_train.loop) either in this process or on Ray Train workers.
 
 `train_ray` is the production path: a Ray Train `TorchTrainer` whose ScalingConfig comes from
-params.yaml. It connects to whatever Ray `ray.init()` finds: a local Ray started for the run, or
-an existing cluster through RAY_ADDRESS (a RayJob's entrypoint on Kubernetes sets it).
-`train_plain` runs the same loop without Ray (tests, benchmark baseline).
+params.yaml, on the cluster guessme_train.ray_cluster chooses (RAY_ADDRESS's, a running `make up`'s,
+or a private local Ray). `train_plain` runs the same loop without Ray, on the same number of cores.
+Both record where the time outside the epochs went (`TrainResult.phases`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,22 @@ import torch
 from torch import nn
 
 from guessme_train.datasets import Digits
+from guessme_train.device import NoGPUError, no_gpu_message, plain_device
 from guessme_train.loop import EpochMetrics, build_model, train_model
 from guessme_train.params import Params
 
 MODEL_FILE = "model.pt"
 HISTORY_FILE = "history.json"
-# The data travels to workers through the object store: MNIST needs little of it.
-LOCAL_OBJECT_STORE_BYTES = 512 * 1024**2
+TIMES_FILE = "times.json"
+# Ray Train settings for a short run on few cores, each overridable in the environment:
+RAY_TRAIN_ENV = {
+    # The controller polls the workers this often; its default, 2 s, can leave the finished run
+    # waiting up to 2 s for its next poll.
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5",
+    # The preemption watcher is one more actor process per run (a Python start on busy cores), for
+    # drained spot nodes, which neither a local Ray nor the one-node training RayJob has.
+    "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
+}
 
 
 @dataclass
@@ -38,10 +46,29 @@ class TrainResult:
     history: list[EpochMetrics]
     backend: str
     seconds: float  # wall time of the whole call, start-up included
+    workers: int = 1
+    threads: int = 1  # torch threads per worker (the plain loop: its one process)
+    device: str = "cpu"
+    # Seconds outside the epochs, by phase, in order (start-up and wind-down).
+    phases: dict[str, float] = field(default_factory=dict)
+    startup: float = 0.0  # seconds from the call until the first epoch began
+
+    @property
+    def epoch_seconds(self) -> float:
+        return sum(m.seconds for m in self.history)
 
     @property
     def seconds_per_epoch(self) -> float:
-        return sum(m.seconds for m in self.history) / max(1, len(self.history))
+        return self.epoch_seconds / max(1, len(self.history))
+
+    @property
+    def overhead_seconds(self) -> float:
+        """Everything but the epochs: start-up, data transfer, checkpoints, shutdown."""
+        return self.seconds - self.epoch_seconds
+
+
+def format_phases(phases: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items())
 
 
 def _log_epoch(m: EpochMetrics, epochs: int, prefix: str = "") -> None:
@@ -53,14 +80,23 @@ def _log_epoch(m: EpochMetrics, epochs: int, prefix: str = "") -> None:
 
 
 def train_plain(params: Params, train: Digits, val: Digits, *, progress: bool = True) -> TrainResult:
+    """The loop in this process, with num_workers x cpus_per_worker torch threads: the cores a Ray
+    run with the same params would take."""
     from tqdm import tqdm
 
     start = time.perf_counter()
+    device = plain_device(params.train.use_gpu)
+    threads = params.train.plain_threads
     history: list[EpochMetrics] = []
     epochs = params.train.epochs
     bar = tqdm(total=epochs, desc="training (plain)", unit="epoch", disable=not progress, file=sys.stderr)
 
+    first_epoch_start = start
+
     def on_epoch(m: EpochMetrics, _model: nn.Module) -> None:
+        nonlocal first_epoch_start
+        if not history:
+            first_epoch_start = time.perf_counter() - m.seconds
         history.append(m)
         bar.update(1)
         bar.set_postfix(loss=f"{m.train_loss:.3f}", val_acc=f"{m.val_accuracy:.4f}")
@@ -68,14 +104,24 @@ def train_plain(params: Params, train: Digits, val: Digits, *, progress: bool = 
             _log_epoch(m, epochs)
 
     try:
-        model = train_model(params, train, val, on_epoch=on_epoch)
+        model = train_model(params, train, val, threads=threads, device=device, on_epoch=on_epoch)
     finally:
         bar.close()
-    return TrainResult(model.cpu().eval(), history, "plain", time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    startup = first_epoch_start - start
+    phases = {
+        "set-up (model, torch imports)": startup,
+        "wind-down": seconds - startup - sum(m.seconds for m in history),
+    }
+    return TrainResult(
+        model.cpu().eval(), history, "plain", seconds, 1, threads, device.type, phases, startup
+    )
 
 
 def _ray_worker_loop(config: dict[str, Any]) -> None:
     """Runs on every Ray Train worker: the shared loop, DDP-wrapped, reporting each epoch."""
+    entered = time.time()  # wall clock: the driver compares it with its own
+    import ray
     import ray.train
     import ray.train.torch
     from ray.experimental.tqdm_ray import tqdm as ray_tqdm
@@ -83,6 +129,14 @@ def _ray_worker_loop(config: dict[str, Any]) -> None:
     params: Params = config["params"]
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    # As many torch threads as the CPUs Ray reserved for this worker: no oversubscription.
+    threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)))
+    device = ray.train.torch.get_device()
+    if params.train.use_gpu and device.type != "cuda":
+        raise NoGPUError(no_gpu_message(f"Ray Train worker {rank}"))
+    # One copy of the data per node, in the object store; the arrays map its shared memory, read-only.
+    train, val = ray.get([config["train"], config["val"]])
+    times: dict[str, float] = {"entered": entered, "data": time.time()}
     history: list[dict[str, float]] = []
     bar: list[Any] = []
 
@@ -97,98 +151,124 @@ def _ray_worker_loop(config: dict[str, Any]) -> None:
             bar[-1].close()
 
     def on_epoch(m: EpochMetrics, model: nn.Module) -> None:
+        if m.epoch == 1:
+            times["first_epoch_start"] = time.time() - m.seconds
         history.append(m.as_dict())
         if rank == 0:
             _log_epoch(m, params.train.epochs, prefix="[ray train] ")
         last = m.epoch == params.train.epochs
         if last and rank == 0:
-            # Train V2 gives the driver metrics only with a checkpoint: report the model once, at the end.
+            times["last_epoch_end"] = time.time()
+            # Train V2 gives the driver metrics only with a checkpoint: report the model once, at the
+            # end, with CPU tensors (the driver and the server load it without a GPU).
             with tempfile.TemporaryDirectory() as tmp:
-                torch.save(model.state_dict(), Path(tmp) / MODEL_FILE)
+                cpu_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+                torch.save(cpu_state, Path(tmp) / MODEL_FILE)
                 (Path(tmp) / HISTORY_FILE).write_text(json.dumps(history))
+                info = {**times, "threads": threads, "device": device.type}
+                (Path(tmp) / TIMES_FILE).write_text(json.dumps(info))
                 ray.train.report(m.as_dict(), checkpoint=ray.train.Checkpoint.from_directory(tmp))
         else:
             ray.train.report(m.as_dict())
 
     train_model(
         params,
-        config["train"],
-        config["val"],
+        train,
+        val,
         rank=rank,
         world_size=world,
-        wrap_model=ray.train.torch.prepare_model,
+        threads=threads,
+        device=device,
+        wrap_model=ray.train.torch.prepare_model,  # to the worker's device; DDP across the workers
         on_epoch=on_epoch,
         progress=progress,
     )
 
 
-def ray_storage_path() -> str:
-    """Where Ray Train keeps run results: a folder every worker can reach. Locally the state folder;
-    on a multi-node cluster set GUESSME_RAY_STORAGE to shared storage (e.g. s3://bucket/ray)."""
-    if os.environ.get("GUESSME_RAY_STORAGE"):
-        return os.environ["GUESSME_RAY_STORAGE"]
-    return str(Path(os.environ.get("GUESSME_STATE", ".guessme")).resolve() / "ray-results")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def connect_ray() -> bool:
-    """Join the cluster named by RAY_ADDRESS, or start a private local Ray; True if started here.
-
-    A local Ray is started explicitly (address="local") rather than letting `ray.init()` attach to
-    whatever Ray was last started on this machine; its state goes under RAY_TMPDIR.
-    """
+def _check_cluster_gpus(params: Params) -> None:
+    """use_gpu on a cluster without enough GPUs would wait for them forever: fail now instead."""
     import ray
 
-    if ray.is_initialized():
-        return False
-    address = os.environ.get("RAY_ADDRESS", "")
-    if address and address != "local":
-        ray.init(address=address, log_to_driver=True)
-        return False
-    ray.init(
-        address="local",
-        include_dashboard=True,  # Ray Train's controller reports through it
-        dashboard_port=_free_port(),
-        object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-        log_to_driver=True,
-    )
-    return True
+    gpus = ray.cluster_resources().get("GPU", 0.0)
+    if params.train.use_gpu and gpus < params.train.num_workers:
+        where = f"the Ray cluster ({gpus:g} GPUs for {params.train.num_workers} workers)"
+        raise NoGPUError(no_gpu_message(where))
+
+
+class _Phases:
+    """Consecutive phases of a run, timed from one mark to the next."""
+
+    def __init__(self) -> None:
+        self.start = self.mark = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def end(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self.mark
+        self.mark = now
+
+
+def _split_fit(
+    fit_seconds: float, fit_start: float, times: dict[str, Any], epochs: float
+) -> dict[str, float]:
+    """trainer.fit()'s wall time outside the epochs, split by rank 0's timestamps (wall clock:
+    the same host, or NTP-synchronised nodes)."""
+    keys = ("entered", "data", "first_epoch_start", "last_epoch_end")
+    entered, data, first, last = (float(times[k]) for k in keys)
+    parts = {
+        "worker group start": entered - fit_start,
+        "data from the object store": data - entered,
+        "model set-up": first - data,
+        "reports between epochs": (last - first) - epochs,
+    }
+    parts["checkpoint and worker shutdown"] = fit_seconds - epochs - sum(parts.values())
+    return parts
 
 
 def train_ray(params: Params, train: Digits, val: Digits) -> TrainResult:
+    from guessme_train import ray_cluster
+
+    tp = params.train
+    phases = _Phases()
+    connection = ray_cluster.connect()  # first: it may set Ray's auth settings, read when Ray loads
+
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    start = time.perf_counter()
-    started_here = connect_ray()
+    print(f"[ray train] cluster: {connection.how}", flush=True)
+    phases.end("connect to Ray, import Ray Train")
     try:
+        _check_cluster_gpus(params)
+        refs = {"train": ray.put(train), "val": ray.put(val)}
+        phases.end("data into the object store")
+        for name, value in RAY_TRAIN_ENV.items():
+            os.environ.setdefault(name, value)  # Ray Train passes them on to its controller and workers
         trainer = TorchTrainer(
             _ray_worker_loop,
             train_loop_config={
                 "params": params,
-                "train": train,
-                "val": val,
+                **refs,
                 # Live bars only for a terminal; logs get the per-epoch lines.
                 "progress_bar": sys.stderr.isatty(),
             },
             scaling_config=ScalingConfig(
-                num_workers=params.train.num_workers,
-                use_gpu=params.train.use_gpu,
-                resources_per_worker={"CPU": 1},
+                num_workers=tp.num_workers,
+                use_gpu=tp.use_gpu,
+                resources_per_worker={"CPU": tp.cpus_per_worker},
             ),
             # A fresh name per run: reusing one merges the old run's checkpoints into the new result.
             run_config=RunConfig(
                 name=f"guessme-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",
-                storage_path=ray_storage_path(),
+                storage_path=ray_cluster.storage_path(),
             ),
         )
+        phases.end("trainer set-up")
+        before_fit = phases.mark - phases.start
+        fit_start = time.time()
         result = trainer.fit()
+        fit_seconds = time.perf_counter() - phases.mark
+        phases.mark = time.perf_counter()
         if result.checkpoint is None:
             raise RuntimeError(f"Ray Train finished without a checkpoint (error: {result.error})")
         with result.checkpoint.as_directory() as ckpt:
@@ -197,12 +277,21 @@ def train_ray(params: Params, train: Digits, val: Digits) -> TrainResult:
                 EpochMetrics(**{**m, "epoch": int(m["epoch"])})
                 for m in json.loads((Path(ckpt) / HISTORY_FILE).read_text())
             ]
+            times = json.loads((Path(ckpt) / TIMES_FILE).read_text())
+        epochs = sum(m.seconds for m in history)
+        phases.seconds.update(_split_fit(fit_seconds, fit_start, times, epochs))
+        phases.end("checkpoint load")
     finally:
-        if started_here:
+        if connection.started_here:
             ray.shutdown()
+            phases.end("Ray shutdown")
     model = build_model(params.model)
     model.load_state_dict(state)
-    return TrainResult(model.eval(), history, "ray", time.perf_counter() - start)
+    seconds = time.perf_counter() - phases.start
+    return TrainResult(
+        model.eval(), history, "ray", seconds, tp.num_workers, int(times["threads"]), str(times["device"]),
+        phases.seconds, before_fit + float(times["first_epoch_start"]) - fit_start,
+    )  # fmt: skip
 
 
 def run_training(params: Params, train: Digits, val: Digits) -> TrainResult:
