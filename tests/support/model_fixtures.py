@@ -46,7 +46,7 @@ TRAINING_CODE = [
     "libs/guessme-core/src/guessme_core/model.py",
     *(
         f"apps/guessme-train/src/guessme_train/{name}.py"
-        for name in ("augment", "datasets", "fetch", "loop", "params", "prepare", "trainer")
+        for name in ("augment", "datasets", "device", "fetch", "loop", "params", "prepare", "trainer")
     ),
 ]
 
