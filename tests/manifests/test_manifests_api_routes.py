@@ -93,7 +93,8 @@ def ingress_unrouted(objs: list[Obj], routes: list[str]) -> list[str]:
 
 def test_the_route_list_is_the_apps() -> None:
     routes = game_routes()
-    # The game's calls (apps/frontend/src): a route list that lost one of these would prove nothing.
+    # Routes docs/api.md documents (the game calls /ws, /model, /rounds, /rounds/withdrawals): a route
+    # list that lost one of these would prove nothing.
     assert {"/ws", "/predict", "/rounds", "/rounds/withdrawals", "/rounds/stats"} <= set(routes)
     assert not {"/{path:path}", "/x", "/docs", "/openapi.json"} & set(routes)
 
