@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Creates the platform's secrets in the current kubectl context; they are never in Git.
+# Creates the platform's secrets (namespace guessme-platform) and the serve app's round-ticket key
+# (namespace guessme) in the current kubectl context; they are never in Git.
 # Random passwords unless given in the environment (POSTGRES_PASSWORD, S3_ACCESS_KEY, S3_SECRET_KEY
 # for a cloud bucket). Idempotent: an existing secret is left as it is, so re-running rotates nothing.
 set -euo pipefail
 ns=guessme-platform
 rand() { openssl rand -hex 24; }
 
-kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns"
-create() { # name, then --from-literal=... pairs
-  local name="$1"; shift
+create_in() { # namespace, name, then --from-literal=... pairs
+  local ns="$1" name="$2"; shift 2
+  kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns" >/dev/null
   if kubectl -n "$ns" get secret "$name" >/dev/null 2>&1; then
     echo "secret $ns/$name exists: kept"
   else
     kubectl -n "$ns" create secret generic "$name" "$@" >/dev/null && echo "secret $ns/$name created"
   fi
 }
+create() { create_in "$ns" "$@"; }
 
 pg="${POSTGRES_PASSWORD:-$(rand)}"
 if kubectl -n "$ns" get secret postgres >/dev/null 2>&1; then
@@ -28,3 +30,6 @@ create airflow-metadata \
 create airflow-fernet-key --from-literal=fernet-key="$(openssl rand -base64 32 | tr '+/' '-_')"
 create airflow-api-secret-key --from-literal=api-secret-key="$(rand)"
 create airflow-jwt-secret --from-literal=jwt-secret="$(rand)"
+# The serve app's round-ticket HMAC key (GUESSME_ROUND_TICKET_KEY), shared by every Ray Serve replica:
+# in the RayService's namespace. 48 hex characters (the app wants at least 32).
+create_in guessme guessme-round-ticket --from-literal=key="$(rand)"

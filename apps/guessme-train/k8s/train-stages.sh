@@ -13,7 +13,7 @@ cd "$work"
 
 python -m guessme_train.fetch --params "$params" --out "$work/data/raw/mnist.npz"
 # The players' rounds (none on a fresh cluster: an empty set) become a data version like dvc.yaml's.
-python -m guessme_train.player --rounds "$work/data/player/rounds.jsonl" \
+python -m guessme_train.player --params "$params" --player-dir "$work/data/player" \
     --out "$work/data/prepared/player.npz" --report "$work/reports/player.json"
 python -m guessme_train.prepare --params "$params" --raw "$work/data/raw/mnist.npz" \
     --player "$work/data/prepared/player.npz" --out-dir "$work/data/prepared" --report "$work/reports/data.json"

@@ -5,6 +5,7 @@ same service under plain uvicorn to measure what Ray Serve adds.
 """
 
 import logging
+import os
 import secrets
 from dataclasses import dataclass, fields
 from typing import Any
@@ -42,6 +43,9 @@ log = logging.getLogger("guessme_serve")
 
 MAX_WS_MESSAGE_CHARS = 1 << 20  # a 10,000-point drawing is ~200 kB; anything near 1 MiB is abuse
 MAX_ID_CHARS = 200
+# Where the platform puts a trusted proxy in front of every request (Kubernetes: ingress-nginx), it
+# names that proxy's client-address header here; an explicit user_config client_ip_header wins.
+CLIENT_IP_HEADER_ENV = "GUESSME_CLIENT_IP_HEADER"
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ class Settings:
     test_client_targets: bool = False
 
     @classmethod
-    def from_user_config(cls, config: dict[str, Any]) -> "Settings":
+    def from_user_config(cls, config: dict[str, Any], environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        config = {"client_ip_header": env.get(CLIENT_IP_HEADER_ENV, ""), **config}
         known: dict[str, Any] = {}
         for f in fields(cls):
             if f.name in config:
@@ -108,7 +114,7 @@ class GuessmeService:
     ) -> None:
         self.holder = holder or ModelHolder(load_from_registry)
         self.rounds = rounds or RoundStore(default_player_dir())
-        self.settings = Settings()
+        self.settings = Settings.from_user_config({})
         self.signer = signer or TicketSigner(load_ticket_key(), self.settings.ticket_ttl_s)
         self.limiter = ClientLimiter(self.settings.round_rate_per_s, self.settings.round_burst)
 

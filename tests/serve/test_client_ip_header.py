@@ -1,0 +1,30 @@
+"""Where the platform puts a trusted proxy in front (Kubernetes), it names the proxy's client-address
+header in the environment; a user_config value still wins, and without either no header is trusted."""
+
+from __future__ import annotations
+
+import pytest
+
+from guessme_serve.service import CLIENT_IP_HEADER_ENV, Settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_environment_names_the_trusted_header() -> None:
+    settings = Settings.from_user_config({"round_burst": 3}, {CLIENT_IP_HEADER_ENV: "x-real-ip"})
+    assert (settings.client_ip_header, settings.round_burst) == ("x-real-ip", 3.0)
+
+
+def test_user_config_wins_over_the_environment() -> None:
+    environ = {CLIENT_IP_HEADER_ENV: "x-real-ip"}
+    assert Settings.from_user_config({"client_ip_header": "x-forwarded-for"}, environ).client_ip_header == (
+        "x-forwarded-for"
+    )
+    assert Settings.from_user_config({"client_ip_header": ""}, environ).client_ip_header == ""
+
+
+def test_without_either_no_header_is_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CLIENT_IP_HEADER_ENV, raising=False)
+    assert Settings.from_user_config({}).client_ip_header == ""
+    monkeypatch.setenv(CLIENT_IP_HEADER_ENV, "x-real-ip")
+    assert Settings.from_user_config({}).client_ip_header == "x-real-ip"  # os.environ by default
