@@ -171,6 +171,8 @@ def test_a_run_trains_registers_and_pushes_the_promotion(cluster: Cluster, remot
     assert job["metadata"]["name"] != "guessme-train"
     assert job["spec"]["suspend"] is False
     assert "argocd.argoproj.io/tracking-id" not in job["metadata"]["annotations"]
+    assert cluster.fake.template["metadata"]["annotations"][rayjob.TEMPLATE_ANNOTATION] == "true"
+    assert rayjob.TEMPLATE_ANNOTATION not in job["metadata"]["annotations"]  # a run is no template
     template_spec = cluster.fake.template["spec"]
     assert job["spec"]["entrypoint"] == template_spec["entrypoint"]  # the repository's manifest, not a copy
 
