@@ -154,3 +154,14 @@ def test_cluster_look_needs_the_rayservice_ready_then_the_promoted_uri(game: str
         "last_error": f"t loading {URI}: boom",
     }
     assert look() == Health(DEGRADED, f"load error: {URI}: boom")
+
+
+def test_the_probe_set_arrives_with_the_dags_on_a_cluster() -> None:
+    """On a cluster the DAG code arrives by the chart's git-sync, which checks out only `subPath`; the
+    verify task reads the probe set from the same checkout, so it must lie inside it too."""
+    values = yaml.safe_load((REPO / "platform/airflow/values.yaml").read_text())
+    git_sync = values["dags"]["gitSync"]
+    assert git_sync["enabled"] is True
+    synced = REPO / git_sync["subPath"]
+    assert (synced / "dags" / "guessme_train_deploy.py").is_file()
+    assert PROBES.is_relative_to(synced), f"{PROBES} is not under the git-synced {synced}"
