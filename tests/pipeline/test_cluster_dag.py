@@ -366,3 +366,16 @@ def test_a_model_that_fails_the_probe_set_fails_verify_and_is_reverted_when_aske
     assert "probe set: it recognises 0% of" in body
     assert committed_uri(remote, "main") == ""
     assert git(remote, "diff-tree", "--no-commit-id", "--name-only", "-r", "main") == OVERLAY
+
+
+def test_the_kind_workflow_runs_verify_against_the_serve_service() -> None:
+    """The kind job's DAG run verifies on the cluster, at the URL the scheduler pod reaches Serve by: the
+    Service KubeRay names after the RayService (what the DAG also derives when serve_url is empty)."""
+    from guessme_pipeline.cluster_tasks import ClusterSettings
+
+    workflow = yaml.safe_load((REPO / ".github/workflows/kind.yaml").read_text())
+    (step,) = [s for s in workflow["jobs"]["kind"]["steps"] if "airflow dags trigger" in s.get("run", "")]
+    assert 'verify: "cluster"' in step["run"]
+    assert "serve_url: $url" in step["run"]
+    derived = ClusterSettings.from_params({"push_remote": "https://example.invalid/guessme.git"}).served_url()
+    assert step["env"]["SERVE_URL"] == derived
