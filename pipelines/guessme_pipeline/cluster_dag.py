@@ -1,5 +1,7 @@
 """The DAG on Kubernetes: train (a RayJob from the repository's manifest) -> register (in the in-cluster
-MLflow) -> evaluate (the gate) -> promote (a commit pushed to the remote Argo CD watches) -> champion.
+MLflow) -> evaluate (the gate) -> promote (a commit pushed to the remote Argo CD watches) -> champion
+-> verify (the RayService Ready, its /model serving the promoted version, the probe set recognised; with
+`promote.rollback: true` a failure pushes the revert). A run is green only when the promoted model serves.
 
 Built by pipelines/dags/guessme_train_deploy.py when the Airflow image says the tasks run on Kubernetes
 (GUESSME_PIPELINE_RUNNER=kubernetes); the local DAG there is unchanged. The task logic lives in
@@ -14,7 +16,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from guessme_pipeline import cluster_tasks, tasks
 
-K8S_CONN_ID = "kubernetes_default"  # in-cluster credentials when the connection is not defined
+K8S_CONN_ID = cluster_tasks.K8S_CONN_ID
 
 
 def _settings() -> cluster_tasks.ClusterSettings:
@@ -49,6 +51,17 @@ def build(dag_id: str) -> DAG:
                 False, type="boolean", description="promote even if the gate says no (bootstrap / override)"
             ),
             "rayjob_timeout_s": Param(3600, type="integer", minimum=60, description="training time limit"),
+            "verify": Param(
+                "cluster",
+                enum=["cluster", "off"],
+                description="wait until the RayService serves the promoted model and it passes the probe "
+                "set, or off (the run then does not say that the model serves)",
+            ),
+            "serve_url": Param(
+                "",
+                type="string",
+                description="Serve as this scheduler pod reaches it (empty: the RayService's serve Service)",
+            ),
         },
     ) as dag:
 
@@ -80,6 +93,17 @@ def build(dag_id: str) -> DAG:
                 raise AirflowSkipException("a pull request was opened: nothing deploys until it is merged")
             return tasks.mark_champion(promoted)
 
+        @task
+        def verify(promoted: dict[str, Any]) -> dict[str, Any]:
+            from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+            if get_current_context()["params"]["verify"] == "off":
+                raise AirflowSkipException("verify=off: nothing checks that the promoted model serves")
+            if promoted.get("proposed") is not None:
+                raise AirflowSkipException("a pull request was opened: nothing deploys until it is merged")
+            return cluster_tasks.verify_promotion(_settings(), promoted, KubernetesHook(conn_id=K8S_CONN_ID))
+
         registered = register(train())
-        champion(promote(registered, evaluate(registered)))
+        promoted = promote(registered, evaluate(registered))
+        champion(promoted) >> verify(promoted)  # last: the run is green only if the promoted model serves
     return dag

@@ -1,5 +1,6 @@
 """The DAG's tasks on Kubernetes: train (a RayJob), register (find its version), evaluate (the gate),
-promote (a commit pushed to the remote Argo CD watches). Small JSON-able dicts in and out, as locally.
+promote (a commit pushed to the remote Argo CD watches), verify (the promoted model serves and passes the
+probe set; with `promote.rollback: true` a failure pushes the revert). Small JSON-able dicts in and out.
 
 The RayJob runs the same stages as dvc.yaml (apps/guessme-train/k8s/train-stages.sh) and registers its
 model in the in-cluster MLflow itself; these tasks hold no ML code, so the Airflow image carries none.
@@ -8,6 +9,7 @@ and only when both were measured on the same test set (the `data.md5.test` tag):
 different data are not comparable, and then only `force_promote` promotes.
 """
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Mapping
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guessme_pipeline import rayjob, registry, remote_promote
+from guessme_pipeline import rayjob, registry, remote_promote, verify
 from guessme_pipeline.gate import Decision, GateParams, decide
 from guessme_pipeline.overlay import ModelRef, overlay_path
 from guessme_pipeline.promote import Candidate
@@ -23,6 +25,11 @@ from guessme_pipeline.publish import PushTarget
 
 RUNNER_ENV = "GUESSME_PIPELINE_RUNNER"  # "kubernetes" in the Airflow image (platform/airflow/Dockerfile)
 TEST_SET_TAG = "data.md5.test"
+K8S_CONN_ID = "kubernetes_default"  # in-cluster credentials when the connection is not defined
+# A pushed commit reaches the cluster when Argo CD next polls Git: argocd-cm `timeout.reconciliation`
+# (120 s) plus up to `timeout.reconciliation.jitter` (60 s), the defaults of Argo CD v3.5.1
+# (docs/operator-manual/argocd-cm.yaml). Verification waits that long on top of promote.verify_timeout_s.
+ARGOCD_POLL_S = 180.0
 
 
 def runs_on_kubernetes() -> bool:
@@ -43,6 +50,8 @@ class ClusterSettings:
     target: PushTarget
     force_promote: bool
     training: rayjob.TrainingSettings
+    serve_url: str = ""  # the game's Serve as the Airflow scheduler pod reaches it
+    sync_wait_s: float = ARGOCD_POLL_S
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "ClusterSettings":
@@ -64,7 +73,15 @@ class ClusterSettings:
                 poll_seconds=float(os.environ.get("GUESSME_RAYJOB_POLL_SECONDS", "10")),
                 timeout_seconds=float(params.get("rayjob_timeout_s") or 3600),
             ),
+            serve_url=str(params.get("serve_url") or ""),
+            sync_wait_s=float(os.environ.get("GUESSME_GITOPS_SYNC_WAIT_S", ARGOCD_POLL_S)),
         )
+
+    def served_url(self) -> str:
+        """`serve_url`, else the Service KubeRay creates for the RayService: <name>-serve-svc, port 8000
+        (ray-operator/controllers/ray/utils/util.go GenerateServeServiceName)."""
+        ns = self.training.namespace
+        return self.serve_url or f"http://{verify.RAYSERVICE}-serve-svc.{ns}.svc.cluster.local:8000"
 
 
 def train(s: ClusterSettings, run_id: str, k8s: rayjob.CustomObjects) -> dict[str, Any]:
@@ -145,3 +162,27 @@ def promote(s: ClusterSettings, registered: dict[str, Any], evaluation: dict[str
     out = {"uri": candidate.model.uri, "name": candidate.model.name, "version": candidate.model.version}
     print(f"promote: {candidate.model.uri} -> {s.target.remote} ({s.target.branch}): {result}", flush=True)
     return {**out, **result}
+
+
+def verify_promotion(
+    s: ClusterSettings, promoted: dict[str, Any], k8s: verify.ReadsCustomObjects
+) -> dict[str, Any]:
+    """The last task: the RayService Ready, its /model serving the promoted URI, the probe set passed.
+    params.yaml is read at the promotion commit on the remote; with `promote.rollback: true` there, a
+    failed verification pushes `git revert` of that commit (remote_promote.push_revert)."""
+    commit, uri = str(promoted["commit"]), str(promoted["uri"])
+    params = verify.VerifyParams.from_params_text(
+        remote_promote.file_at(s.target, commit, "params.yaml") or ""
+    )
+    params = dataclasses.replace(params, verify_timeout_s=params.verify_timeout_s + s.sync_wait_s)
+    url = s.served_url()
+    look = verify.cluster_look(url, uri, s.training.namespace, k8s)
+
+    def revert(reason: str) -> dict[str, Any]:
+        reverted = remote_promote.push_revert(s.target, s.env, commit, reason)
+        print(f"verify: rollback of {commit[:12]}: {reverted['detail']}", flush=True)
+        return reverted
+
+    result = verify.verify_or_revert(look, url, promoted, params, verify.load_probes(), revert)
+    print(f"verify: {uri} serves at {url}; probe set {result['probe_accuracy']:.0%}", flush=True)
+    return result

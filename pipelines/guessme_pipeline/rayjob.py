@@ -25,7 +25,14 @@ TEMPLATE = "guessme-train"
 RUN_TAG = "guessme.pipeline_run"  # the MLflow run tag naming the DAG run that trained it
 # Where the copy must not inherit the template's bookkeeping: Argo CD would take a copy that carries its
 # tracking annotation (or the legacy instance label) for one of its own resources and prune it.
-_DROPPED_ANNOTATIONS = ("argocd.argoproj.io/tracking-id", "kubectl.kubernetes.io/last-applied-configuration")
+# The template's own mark (Argo CD's RayJob health check reports a suspended template Healthy) is no
+# copy's: a run suspended later must show as Suspended.
+TEMPLATE_ANNOTATION = "guessme.dev/template"
+_DROPPED_ANNOTATIONS = (
+    "argocd.argoproj.io/tracking-id",
+    "kubectl.kubernetes.io/last-applied-configuration",
+    TEMPLATE_ANNOTATION,
+)
 _DROPPED_LABELS = ("app.kubernetes.io/instance",)
 # KubeRay v1.7.0 ray-operator/apis/ray/v1/rayjob_types.go: IsJobDeploymentTerminal is true for the
 # deployment statuses Complete and Failed; the entrypoint succeeded only when jobStatus is SUCCEEDED.

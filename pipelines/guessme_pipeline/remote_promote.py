@@ -4,7 +4,9 @@ There is no developer working copy in a cluster: each call fetches the remote br
 bare repository (shallow), builds the promotion commit there with the same plumbing as the local path
 (guessme_pipeline.promote) and pushes it fast-forward only, or, with `pull_request`, to a pull-request
 branch (guessme_pipeline.publish.propose). A push that loses a race with another commit fetches again
-and rebuilds. The token comes from the environment (the Airflow pods get it from a Secret); without it
+and rebuilds. A rollback (`push_revert`) is pushed the same way: the branch's whole history is fetched
+for it, since the revert checks that the promotion is on the branch and reverts it against its parent.
+The token comes from the environment (the Airflow pods get it from a Secret); without it
 the promotion is refused before anything is fetched, built or pushed.
 """
 
@@ -21,6 +23,7 @@ from guessme_pipeline.git import Git, GitError
 from guessme_pipeline.overlay import ModelRef, overlay_path, read_model
 from guessme_pipeline.promote import Candidate, promote
 from guessme_pipeline.publish import PublishError, PushTarget
+from guessme_pipeline.rollback import revert_promotion
 
 TOKEN_SECRET = "guessme-git-token"  # in the Airflow namespace, key `token` (docs/deploy.md)
 REMOTE = "gitops"  # the remote's name in the private repository (a pull request reads its URL)
@@ -42,29 +45,48 @@ def require_token() -> str:
 
 
 @contextmanager
-def remote_branch(target: PushTarget) -> Iterator[tuple[Git, str, PushTarget]]:
-    """A private bare repository with the remote branch's head as refs/heads/<branch>.
-
-    Yields (git, head, the target as that repository names it: remote `gitops`)."""
+def private_repo(target: PushTarget) -> Iterator[tuple[Git, PushTarget]]:
+    """An empty private bare repository whose remote `gitops` is the target's remote."""
     tmp = Path(tempfile.mkdtemp(prefix="guessme-gitops-"))
     try:
         git = Git(tmp)
         git.run("init", "--quiet", "--bare")
         git.run("remote", "add", REMOTE, target.remote)
-        local = dataclasses.replace(target, remote=REMOTE)
-        fetch(git, local)
-        yield git, git.rev(f"refs/heads/{target.branch}"), local
+        yield git, dataclasses.replace(target, remote=REMOTE)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def fetch(git: Git, target: PushTarget) -> None:
+@contextmanager
+def remote_branch(target: PushTarget, depth: int | None = 1) -> Iterator[tuple[Git, str, PushTarget]]:
+    """A private bare repository with the remote branch's head as refs/heads/<branch> (and `depth`
+    commits of its history; None: all of it).
+
+    Yields (git, head, the target as that repository names it: remote `gitops`)."""
+    with private_repo(target) as (git, local):
+        fetch(git, local, depth)
+        yield git, git.rev(f"refs/heads/{target.branch}"), local
+
+
+def fetch(git: Git, target: PushTarget, depth: int | None = 1) -> None:
     spec = f"+refs/heads/{target.branch}:refs/heads/{target.branch}"
+    shallow = ["--depth", str(depth)] if depth else []
     with publish.credentials() as creds:
         try:
-            git.run("fetch", "--quiet", "--depth", "1", target.remote, spec, env=creds)
+            git.run("fetch", "--quiet", *shallow, target.remote, spec, env=creds)
         except GitError as exc:
             raise PublishError(f"cannot fetch {target.branch} from {target.remote}: {exc}") from exc
+
+
+def file_at(target: PushTarget, commit: str, path: str) -> str | None:
+    """`path` at `commit` of the remote (fetched by its id: the branch may have moved on since)."""
+    with private_repo(target) as (git, local):
+        with publish.credentials() as creds:
+            try:
+                git.run("fetch", "--quiet", "--depth", "1", local.remote, commit, env=creds)
+            except GitError as exc:
+                raise PublishError(f"cannot fetch {commit[:12]} from {target.remote}: {exc}") from exc
+        return git.show(commit, path) if git.blob_at(commit, path) else None
 
 
 def deployed(target: PushTarget, env: str) -> tuple[ModelRef | None, str, str | None]:
@@ -91,6 +113,28 @@ def push_promotion(target: PushTarget, env: str, candidate: Candidate, attempts:
                 if attempt == attempts:
                     raise
                 fetch(git, local)  # the branch moved on the remote: rebuild on its new head
+                continue
+            return {**result.as_dict(), "pushed": pushed, "remote": target.remote}
+    raise AssertionError("unreachable")
+
+
+def push_revert(
+    target: PushTarget, env: str, promotion: str, reason: str, attempts: int = 3
+) -> dict[str, Any]:
+    """Revert the promotion commit `promotion` on the remote branch (guessme_pipeline.rollback: that
+    commit only, idempotent) and push the revert fast-forward; a lost race fetches and retries."""
+    require_token()
+    with remote_branch(target, depth=None) as (git, _, local):
+        for attempt in range(1, attempts + 1):
+            result = revert_promotion(git.repo, env, promotion, reason, branch=target.branch)
+            if not result.committed:
+                return {**result.as_dict(), "pushed": None, "remote": target.remote}
+            try:
+                pushed = publish.push_branch(git.repo, target.branch, local)
+            except PublishError:
+                if attempt == attempts:
+                    raise
+                fetch(git, local, depth=None)
                 continue
             return {**result.as_dict(), "pushed": pushed, "remote": target.remote}
     raise AssertionError("unreachable")

@@ -212,6 +212,13 @@ def verify(s: RunSettings, promoted: dict[str, Any], params: dict[str, Any]) -> 
     serve_url = str(
         params.get("serve_url") or f"http://127.0.0.1:{os.environ.get('GUESSME_SERVE_PORT', '8000')}"
     )
+    k8s = None
+    if mode == "cluster":  # the RayService's status, through the Kubernetes API (as the cluster DAG reads it)
+        from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+        from guessme_pipeline.cluster_tasks import K8S_CONN_ID
+
+        k8s = KubernetesHook(conn_id=K8S_CONN_ID)
     result = verify_promoted(
         s.repo,
         s.env,
@@ -219,6 +226,7 @@ def verify(s: RunSettings, promoted: dict[str, Any], params: dict[str, Any]) -> 
         mode,
         serve_url,
         status_path(s.state_dir, s.env),
+        k8s=k8s,
     )
     print(f"verify: {result['uri']} serves; probe set {result['probe_accuracy']:.0%}", flush=True)
     return result

@@ -6,18 +6,18 @@ labelled strokes) to the served `/predict`, which renders them with the shared p
 libs/guessme-core, and asks for at least `promote.verify_min_accuracy` of them right, every answer
 coming from the promoted version. Where it waits:
 - local: the local sync's status file (guessme_pipeline.deploy_status), written from the app's /model;
-- cluster: the RayService's Ready condition (kubectl), then the served /model itself.
-With `promote.rollback: true`, a failed verification reverts the promotion commit (guessme_pipeline.rollback).
+- cluster: the RayService's Ready condition (read through the Kubernetes API: the cncf-kubernetes
+  provider's KubernetesHook in the DAG, so the Airflow image needs no kubectl), then the served /model.
+With `promote.rollback: true`, a failed verification reverts the promotion commit (guessme_pipeline.rollback;
+on a cluster, pushed to the remote Argo CD watches: guessme_pipeline.remote_promote.push_revert).
 """
 
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import yaml
@@ -33,7 +33,10 @@ from guessme_pipeline.deploy_status import (
     read_status,
 )
 
+# Inside pipelines/, the folder the Airflow chart's git-sync checks out (values.yaml dags.gitSync.subPath),
+# so the probe set is where the DAG's tasks run.
 PROBES = Path(__file__).resolve().parents[1] / "probes" / "digits.json"
+RAYSERVICE = "guessme-serve"  # apps/guessme-serve/k8s/rayservice.yaml
 
 
 class VerificationFailed(RuntimeError):
@@ -125,20 +128,27 @@ def local_look(status_file: Path, commit: str, uri: str) -> Look:
     return look
 
 
-def cluster_look(serve_url: str, uri: str, namespace: str, name: str = "guessme-serve") -> Look:
+class ReadsCustomObjects(Protocol):
+    """The one KubernetesHook method used here (a test hands in a double)."""
+
+    def get_custom_object(
+        self, group: str, version: str, plural: str, name: str, namespace: str | None = None
+    ) -> Any: ...
+
+
+def cluster_look(
+    serve_url: str, uri: str, namespace: str, k8s: ReadsCustomObjects, name: str = RAYSERVICE
+) -> Look:
     """Health on a cluster: the RayService's Ready condition, then what its /model serves."""
-    kubectl = shutil.which("kubectl") or "kubectl"
 
     def look() -> Health:
-        got = subprocess.run(
-            [kubectl, "get", "rayservice", name, "-n", namespace, "-o", "json"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if got.returncode != 0:
-            return Health("Progressing", f"kubectl get rayservice {name}: {one_line(got.stderr)}")
-        conditions = (json.loads(got.stdout).get("status") or {}).get("conditions") or []
+        try:
+            service = k8s.get_custom_object("ray.io", "v1", "rayservices", name, namespace)
+        except Exception as exc:  # the API's error (404 before the first sync, 403 without RBAC): wait
+            code = getattr(exc, "status", None)
+            why = f"HTTP {code} {getattr(exc, 'reason', '')}" if code else f"{type(exc).__name__}: {exc}"
+            return Health("Progressing", f"cannot read RayService {namespace}/{name}: {one_line(why)}")
+        conditions = ((service or {}).get("status") or {}).get("conditions") or []
         ready = next((c for c in conditions if c.get("type") == "Ready"), None)
         if ready is None or ready.get("status") != "True":
             why = (ready or {}).get("message") or "no Ready condition yet"
@@ -168,6 +178,28 @@ def verify(look: Look, serve_url: str, uri: str, params: VerifyParams, probes: l
     return {"uri": uri, "served_after_s": round(served_after, 2), "probe_accuracy": score}
 
 
+def verify_or_revert(
+    look: Look,
+    serve_url: str,
+    promoted: dict[str, Any],
+    params: VerifyParams,
+    probes: list[Probe],
+    revert: Callable[[str], dict[str, Any]],
+) -> dict[str, Any]:
+    """Verify what `promote` returned; on failure, with `promote.rollback: true`, `revert(reason)` that
+    promotion commit (only when it made one: `revert` returns RevertResult.as_dict()).
+    Raises VerificationFailed (after any revert), so the run is red unless the model serves."""
+    try:
+        return verify(look, serve_url, str(promoted["uri"]), params, probes)
+    except VerificationFailed as failed:
+        if not (params.rollback and promoted.get("committed")):
+            raise
+        reverted = revert(f"verification failed: {failed}")
+        raise VerificationFailed(
+            f"{failed} (rollback: {reverted['detail']}, {str(reverted['commit'])[:12]})"
+        ) from failed
+
+
 def verify_promoted(
     repo: Path,
     env: str,
@@ -177,10 +209,10 @@ def verify_promoted(
     status_file: Path,
     namespace: str = "guessme",
     probes: list[Probe] | None = None,
+    k8s: ReadsCustomObjects | None = None,
 ) -> dict[str, Any]:
-    """The DAG's last task: verify what `promote` returned; on failure, with `promote.rollback: true`
-    in the promoted commit's params.yaml, revert that promotion commit (only when it made one).
-    Raises VerificationFailed (after any revert), so the run is red unless the model serves."""
+    """The local DAG's last task: verify a promotion committed in `repo` (params.yaml read at the
+    promoted commit), reverting it there on failure when the policy says so."""
     from guessme_pipeline.git import Git
     from guessme_pipeline.rollback import revert_promotion
 
@@ -189,16 +221,15 @@ def verify_promoted(
     if mode == "local":
         look = local_look(status_file, commit, uri)
     elif mode == "cluster":
-        look = cluster_look(serve_url, uri, namespace)
+        if k8s is None:
+            raise ValueError(
+                "verify=cluster reads the RayService through the Kubernetes API: no client given"
+            )
+        look = cluster_look(serve_url, uri, namespace, k8s)
     else:
         raise ValueError(f"unknown verification mode {mode!r} (local or cluster)")
-    try:
-        return verify(look, serve_url, uri, params, probes or load_probes())
-    except VerificationFailed as failed:
-        if not (params.rollback and promoted.get("committed")):
-            raise
-        reason = f"verification failed: {failed}"
-        reverted = revert_promotion(repo, env, commit, reason, branch=promoted.get("branch"))
-        raise VerificationFailed(
-            f"{failed} (rollback: {reverted.detail}, {reverted.commit[:12]})"
-        ) from failed
+
+    def revert(reason: str) -> dict[str, Any]:
+        return revert_promotion(repo, env, commit, reason, branch=promoted.get("branch")).as_dict()
+
+    return verify_or_revert(look, serve_url, promoted, params, probes or load_probes(), revert)

@@ -1,7 +1,6 @@
 """Verification after promotion, without a serving app: what it waits for, and how it reads params.yaml."""
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -113,31 +112,56 @@ def game() -> Iterator[str]:
     server.shutdown()
 
 
-def fake_kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample: str) -> None:
-    """A `kubectl` on PATH that answers `get rayservice` with one of the Argo CD health samples."""
-    obj = yaml.safe_load((REPO / "platform/argocd/health/ray.io/RayService/testdata" / sample).read_text())
-    (tmp_path / "rayservice.json").write_text(json.dumps(obj))
-    script = tmp_path / "bin" / "kubectl"
-    script.parent.mkdir(exist_ok=True)
-    script.write_text(f"#!/bin/sh\ncat {tmp_path / 'rayservice.json'}\n")
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
+class ApiError(Exception):
+    """What the kubernetes client raises (ApiException carries status and reason)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
 
 
-def test_cluster_look_needs_the_rayservice_ready_then_the_promoted_uri(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, game: str
-) -> None:
-    fake_kubectl(tmp_path, monkeypatch, "initializing.yaml")
-    assert cluster_look(game, URI, "guessme")() == Health(
-        PROGRESSING, "RayService guessme-serve is not Ready: RayService is initializing"
-    )
-    fake_kubectl(tmp_path, monkeypatch, "healthy.yaml")
+class RayServices:
+    """KubernetesHook.get_custom_object for RayServices: one of the Argo CD health samples, or an error."""
+
+    def __init__(self) -> None:
+        self.sample: str | None = None
+        self.calls: list[tuple[str, ...]] = []
+
+    def get_custom_object(
+        self, group: str, version: str, plural: str, name: str, namespace: str | None = None
+    ) -> object:
+        self.calls.append((group, version, plural, name, str(namespace)))
+        if self.sample is None:
+            raise ApiError(404, "Not Found")
+        folder = REPO / "platform/argocd/health/ray.io/RayService/testdata"
+        return yaml.safe_load((folder / self.sample).read_text())
+
+
+def test_cluster_look_needs_the_rayservice_ready_then_the_promoted_uri(game: str) -> None:
+    k8s = RayServices()
+    look = cluster_look(game, URI, "guessme", k8s)
+    assert look() == Health(PROGRESSING, "cannot read RayService guessme/guessme-serve: HTTP 404 Not Found")
+    assert k8s.calls == [("ray.io", "v1", "rayservices", "guessme-serve", "guessme")]
+    k8s.sample = "initializing.yaml"
+    assert look() == Health(PROGRESSING, "RayService guessme-serve is not Ready: RayService is initializing")
+    k8s.sample = "healthy.yaml"
     ModelStub.info = {"model_uri": URI, "model_version": "2", "last_error": None}
-    assert cluster_look(game, URI, "guessme")().status == HEALTHY
+    assert look().status == HEALTHY
     # Ready, but the swap to the promoted version failed: the old model still answers.
     ModelStub.info = {
         "model_uri": "models:/guessme-cnn/1",
         "model_version": "1",
         "last_error": f"t loading {URI}: boom",
     }
-    assert cluster_look(game, URI, "guessme")() == Health(DEGRADED, f"load error: {URI}: boom")
+    assert look() == Health(DEGRADED, f"load error: {URI}: boom")
+
+
+def test_the_probe_set_arrives_with_the_dags_on_a_cluster() -> None:
+    """On a cluster the DAG code arrives by the chart's git-sync, which checks out only `subPath`; the
+    verify task reads the probe set from the same checkout, so it must lie inside it too."""
+    values = yaml.safe_load((REPO / "platform/airflow/values.yaml").read_text())
+    git_sync = values["dags"]["gitSync"]
+    assert git_sync["enabled"] is True
+    synced = REPO / git_sync["subPath"]
+    assert (synced / "dags" / "guessme_train_deploy.py").is_file()
+    assert PROBES.is_relative_to(synced), f"{PROBES} is not under the git-synced {synced}"

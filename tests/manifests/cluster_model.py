@@ -156,6 +156,7 @@ def needed_flows(pods: list[Pod]) -> list[Flow]:
         # LocalExecutor: the pipeline's tasks run in the scheduler pod.
         Flow("airflow-scheduler", "mlflow", 5000, "pipeline: compare, register, promote"),
         *[Flow("airflow-scheduler", h, 8265, "pipeline: Ray job API") for h in serve_heads + train_heads],
+        *[Flow("airflow-scheduler", h, 8000, "pipeline verify: /model, probe set") for h in serve_heads],
         Flow("mlflow", "postgres", 5432, "MLflow backend store"),
         # rayservice_controller.go: the dashboard's Serve API; the head proxy's health
         # (updateHeadPodServeLabel).

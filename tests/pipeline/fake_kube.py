@@ -1,9 +1,11 @@
-"""A Kubernetes API server double for the cluster DAG's tests: the RayJob endpoints only, on a local port.
+"""A Kubernetes API server double for the cluster DAG's tests: the RayJob and RayService endpoints only,
+on a local port.
 
 It answers what the real API server answers for the calls the DAG makes through the cncf-kubernetes
 provider (KubernetesHook -> the official `kubernetes` client): GET of the template RayJob, POST of the
 run's RayJob (201, or 409 AlreadyExists), GET of that RayJob with the next recorded KubeRay status
-(k8s_responses/rayjob_status.yaml), and a `Status` object with 404 for anything else. `on_create` runs
+(k8s_responses/rayjob_status.yaml), GET of a RayService as the test last set it (`rayservices`), and a
+`Status` object with 404 for anything else. `on_create` runs
 when a RayJob is created: a test uses it to do what the job's driver would (register in MLflow).
 """
 
@@ -35,6 +37,7 @@ class FakeRayJobs:
     statuses: list[dict[str, Any]]
     on_create: Callable[[dict[str, Any]], None] = lambda body: None
     created: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rayservices: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> object, status included
     requests: list[tuple[str, str]] = field(default_factory=list)
     _polls: dict[str, int] = field(default_factory=dict)
 
@@ -44,6 +47,10 @@ class FakeRayJobs:
             return _status(404, "NotFound", f"no route for {path}")
         namespace, _, rest = path[len(PREFIX) :].partition("/")
         parts = rest.split("/")
+        if parts[0] == "rayservices" and method == "GET" and len(parts) == 2:
+            if parts[1] not in self.rayservices:
+                return _status(404, "NotFound", f'rayservices.ray.io "{parts[1]}" not found')
+            return 200, self.rayservices[parts[1]]
         if parts[0] != "rayjobs" or len(parts) > 2:
             return _status(404, "NotFound", f"no route for {path}")
         if method == "POST" and len(parts) == 1:

@@ -1,11 +1,16 @@
-"""The DAG's Kubernetes path with `dag.test()`: training RayJob, registration, gate and a pushed promotion.
+"""The DAG's Kubernetes path with `dag.test()`: training RayJob, registration, gate, a pushed promotion
+and its verification (the RayService Ready, the promoted model served, the probe set; rollback by a
+pushed revert).
 
 What is real: Airflow running the tasks, the cncf-kubernetes provider's KubernetesHook and the official
 `kubernetes` client making HTTP calls, a real MLflow server, real Git pushes to a bare remote (the one
-Argo CD would watch). What is replayed: the Kubernetes API server (tests/pipeline/fake_kube.py) with
-the RayJob the overlay renders (`kubectl kustomize environments/local`) as the synced template and the
-statuses KubeRay v1.7.0 writes (k8s_responses/rayjob_status.yaml). What the RayJob's driver would do,
-register a model in MLflow, the double does when the job is created, with the tags the job carries.
+Argo CD would watch), the verification's HTTP calls. What is replayed: the Kubernetes API server
+(tests/pipeline/fake_kube.py) with the RayJob and RayService the overlay renders (`kubectl kustomize
+environments/local`), the RayJob statuses KubeRay v1.7.0 writes (k8s_responses/rayjob_status.yaml) and
+the RayService statuses of the Argo CD health samples (both validated against the vendored CRDs). What
+the RayJob's driver would do, register a model in MLflow, the double does when the job is created, with
+the tags the job carries. The game (`FakeGame`) serves whatever the remote's main deploys, as Argo CD
+would sync it at once, and recognises the probe drawings or not.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +31,36 @@ import yaml
 from fake_kube import FakeRayJobs, recorded_statuses, serve
 from pipeline_helpers import OVERLAY, committed_uri, git, make_repo
 
+from guessme_pipeline import rayjob
+from guessme_pipeline.verify import load_probes
+
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "guessme_train_deploy"
-TASKS = ["train", "register", "evaluate", "promote", "champion"]
+TASKS = ["train", "register", "evaluate", "promote", "champion", "verify"]
+RAYSERVICE_SAMPLES = REPO / "platform/argocd/health/ray.io/RayService/testdata"
+# The remote's params.yaml: verification waits briefly here (the fixture sets no Argo CD poll wait).
+PARAMS = "promote:\n  verify_timeout_s: 2\n  rollback: {rollback}\n"
 MODEL = "guessme-cnn-cluster-test"  # not the local tests' model name: they count its versions
 TEST_SET_MD5 = "0f0e0d0c0b0a09080706050403020100"
 
 pytestmark = pytest.mark.integration
 
 
-def rendered_rayjob() -> dict[str, Any]:
-    """The RayJob of environments/local as Argo CD would have synced it (suspended, with its tracking
-    annotation and the server's bookkeeping)."""
+def rendered(kind: str) -> dict[str, Any]:
+    """The one object of `kind` that environments/local renders."""
     kubectl = Path(os.environ["ML_PYTHON"]).parent / "kubectl"
     out = subprocess.run(
         [str(kubectl), "kustomize", str(REPO / "environments" / "local")],
         capture_output=True, text=True, check=True, timeout=60,
     ).stdout  # fmt: skip
-    (job,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "RayJob"]
+    (obj,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == kind]
+    return obj
+
+
+def rendered_rayjob() -> dict[str, Any]:
+    """The RayJob of environments/local as Argo CD would have synced it (suspended, with its tracking
+    annotation and the server's bookkeeping)."""
+    job = rendered("RayJob")
     meta = job["metadata"]
     meta["annotations"] = {
         **(meta.get("annotations") or {}),
@@ -103,13 +122,59 @@ class Mlflow:
         return int(r.json()["model_version"]["version"]) if r.is_success else None
 
 
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
+def rayservice(sample: str) -> dict[str, Any]:
+    """The RayService of environments/local with the status of one Argo CD health sample."""
+    service = rendered("RayService")
+    service["status"] = yaml.safe_load((RAYSERVICE_SAMPLES / sample).read_text())["status"]
+    return service
+
+
+def make_remote(tmp_path: Path, rollback: bool) -> Path:
     """The Git remote Argo CD watches: a bare repository whose main deploys nothing yet."""
     source = make_repo(tmp_path / "source", model_env="# promote edits the next line\nMODEL_URI=\n")
+    (source / "params.yaml").write_text(PARAMS.format(rollback=str(rollback).lower()))
+    git(source, "add", "params.yaml")
+    git(source, "commit", "--quiet", "-m", "params")
     bare = tmp_path / "remote.git"
     subprocess.run(["git", "clone", "--quiet", "--bare", str(source), str(bare)], check=True)
     return bare
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    return make_remote(tmp_path, rollback=False)
+
+
+class FakeGame(BaseHTTPRequestHandler):
+    """Serve as the scheduler pod reaches it: /model names what the remote's main deploys (Argo CD synced
+    it), /predict recognises the probe drawings when `recognises` (else answers the next digit)."""
+
+    remote: Path
+    recognises = True
+
+    def served(self) -> str:
+        return committed_uri(self.remote, "main")
+
+    def answer(self, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # http.server's name for the handler
+        uri = self.served()
+        self.answer({"model_uri": uri, "model_version": uri.rsplit("/", 1)[-1] or None, "last_error": None})
+
+    def do_POST(self) -> None:
+        drawing = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        (label,) = [p.label for p in load_probes() if p.drawing == drawing]
+        digit = label if self.recognises else (label + 1) % 10
+        self.answer({"digit": digit, "model_uri": self.served()})
+
+    def log_message(self, *args: Any) -> None:
+        pass
 
 
 class Cluster:
@@ -120,7 +185,9 @@ class Cluster:
         self.accuracy = 0.97
         self.registered: list[int] = []
         self.fake = FakeRayJobs(rendered_rayjob(), recorded_statuses()["succeeded"], self._trained)
+        self.fake.rayservices["guessme-serve"] = rayservice("healthy.yaml")
         self.kubeconfig = tmp_path / "kubeconfig"
+        self.game = type("Game", (FakeGame,), {})  # per test: the remote and what it recognises
 
     def _trained(self, job: dict[str, Any]) -> None:
         self.registered.append(self.mlflow.register_as_the_job_would(job, self.accuracy))
@@ -131,7 +198,21 @@ class Cluster:
 
         dag = DagBag(dag_folder=str(REPO / "pipelines" / "dags")).dags[DAG_ID]
         assert sorted(dag.task_ids) == sorted(TASKS)
-        dag_run = dag.test(run_conf={"push_remote": str(remote), "push_branch": "main", **conf})
+        self.game.remote = remote
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self.game)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        run_conf = {
+            "push_remote": str(remote),
+            "push_branch": "main",
+            "verify": "cluster",
+            "serve_url": f"http://127.0.0.1:{server.server_address[1]}",
+            **conf,
+        }
+        try:
+            dag_run = dag.test(run_conf=run_conf)
+        finally:
+            server.shutdown()
+            server.server_close()
         return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
 
 
@@ -145,6 +226,7 @@ def cluster(
         monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps(connection))
         monkeypatch.setenv("GUESSME_PIPELINE_RUNNER", "kubernetes")  # what the Airflow image sets
         monkeypatch.setenv("GUESSME_RAYJOB_POLL_SECONDS", "0.05")
+        monkeypatch.setenv("GUESSME_GITOPS_SYNC_WAIT_S", "0")  # the fake game serves a push at once
         monkeypatch.setenv("GUESSME_GIT_TOKEN", "test-token")
         monkeypatch.delenv("GITHUB_TOKEN", raising=False)
         yield c
@@ -171,6 +253,8 @@ def test_a_run_trains_registers_and_pushes_the_promotion(cluster: Cluster, remot
     assert job["metadata"]["name"] != "guessme-train"
     assert job["spec"]["suspend"] is False
     assert "argocd.argoproj.io/tracking-id" not in job["metadata"]["annotations"]
+    assert cluster.fake.template["metadata"]["annotations"][rayjob.TEMPLATE_ANNOTATION] == "true"
+    assert rayjob.TEMPLATE_ANNOTATION not in job["metadata"]["annotations"]  # a run is no template
     template_spec = cluster.fake.template["spec"]
     assert job["spec"]["entrypoint"] == template_spec["entrypoint"]  # the repository's manifest, not a copy
 
@@ -235,3 +319,63 @@ def test_the_gate_keeps_a_model_that_is_not_better(cluster: Cluster, remote: Pat
     assert {states["promote"], states["champion"]} == {"skipped"}
     assert git(remote, "rev-parse", "main") == deployed
     assert len(cluster.registered) == 2  # registered (and tagged with the gate's reason), not deployed
+
+
+def test_the_run_is_green_only_once_the_promoted_model_serves(cluster: Cluster, remote: Path) -> None:
+    states = cluster.run(remote)
+    assert states["verify"] == "success"
+    # It read the RayService through the Kubernetes API (no kubectl in the Airflow image).
+    assert ("GET", "/apis/ray.io/v1/namespaces/guessme/rayservices/guessme-serve") in cluster.fake.requests
+    (version,) = cluster.registered
+    assert committed_uri(remote, "main") == f"models:/{MODEL}/{version}"
+
+
+def test_a_rayservice_that_never_becomes_ready_fails_verify(cluster: Cluster, remote: Path) -> None:
+    cluster.fake.rayservices["guessme-serve"] = rayservice("initializing.yaml")
+    states = cluster.run(remote)
+    assert {t: states[t] for t in ("promote", "champion")} == {"promote": "success", "champion": "success"}
+    assert states["verify"] == "failed"
+    promotion = git(remote, "rev-parse", "main")
+    # No revert: the rollback policy is opt-in.
+    assert git(remote, "log", "-1", "--format=%s", promotion).startswith("deploy(local): ")
+
+
+@pytest.mark.parametrize("rollback", [False, True])
+def test_a_model_that_fails_the_probe_set_fails_verify_and_is_reverted_when_asked(
+    cluster: Cluster, tmp_path: Path, rollback: bool
+) -> None:
+    remote = make_remote(tmp_path, rollback)
+    cluster.game.recognises = False
+    before = git(remote, "rev-parse", "main")
+    states = cluster.run(remote)
+    assert states["promote"] == "success"
+    assert states["verify"] == "failed"
+    (version,) = cluster.registered
+    log = git(remote, "log", "--format=%H %s", f"{before}..main").splitlines()
+    if not rollback:
+        assert len(log) == 1
+        assert committed_uri(remote, "main") == f"models:/{MODEL}/{version}"
+        return
+    # The promotion, then its revert on top, pushed to the remote: the overlay deploys what it did before.
+    revert, promotion = (line.split(" ", 1) for line in log)
+    assert promotion[1] == f"deploy(local): models:/{MODEL}/{version}"
+    assert revert[1] == f'Revert "{promotion[1]}"'
+    body = git(remote, "log", "-1", "--format=%B", revert[0])
+    assert f"This reverts commit {promotion[0]}." in body
+    assert "Reason: verification failed: " in body
+    assert "probe set: it recognises 0% of" in body
+    assert committed_uri(remote, "main") == ""
+    assert git(remote, "diff-tree", "--no-commit-id", "--name-only", "-r", "main") == OVERLAY
+
+
+def test_the_kind_workflow_runs_verify_against_the_serve_service() -> None:
+    """The kind job's DAG run verifies on the cluster, at the URL the scheduler pod reaches Serve by: the
+    Service KubeRay names after the RayService (what the DAG also derives when serve_url is empty)."""
+    from guessme_pipeline.cluster_tasks import ClusterSettings
+
+    workflow = yaml.safe_load((REPO / ".github/workflows/kind.yaml").read_text())
+    (step,) = [s for s in workflow["jobs"]["kind"]["steps"] if "airflow dags trigger" in s.get("run", "")]
+    assert 'verify: "cluster"' in step["run"]
+    assert "serve_url: $url" in step["run"]
+    derived = ClusterSettings.from_params({"push_remote": "https://example.invalid/guessme.git"}).served_url()
+    assert step["env"]["SERVE_URL"] == derived

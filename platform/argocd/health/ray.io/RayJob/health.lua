@@ -3,8 +3,24 @@
 -- Runs in Argo CD's gopher-lua sandbox (base, table, os only: no string library).
 local hs = {}
 
+-- A template (apps/guessme-train/k8s/rayjob.yaml): Git declares it suspended (spec.suspend) and says so
+-- (annotation guessme.dev/template "true"); each training run is a copy of it, without the annotation.
+-- Argo CD gives an Application the health of its worst resource (gitops-engine pkg/health/health.go
+-- healthOrder: Healthy < Suspended < Progressing < ...; controller/health.go setApplicationHealth), so a
+-- template reported Suspended would keep the environment's Application from ever being Healthy. A
+-- RayJob suspended without that declaration (paused by hand, or queued) stays Suspended.
+local TEMPLATE_MESSAGE = "suspended template (guessme.dev/template): training runs are copies of it"
+local function isTemplate()
+  local annotations = obj.metadata ~= nil and obj.metadata.annotations or nil
+  return obj.spec ~= nil and obj.spec.suspend == true and annotations ~= nil
+    and annotations["guessme.dev/template"] == "true"
+end
+
 if obj.status == nil then
-  if obj.spec ~= nil and obj.spec.suspend == true then
+  if isTemplate() then
+    hs.status = "Healthy"
+    hs.message = TEMPLATE_MESSAGE
+  elseif obj.spec ~= nil and obj.spec.suspend == true then
     hs.status = "Suspended"
     hs.message = "RayJob is suspended"
   else
@@ -39,6 +55,10 @@ if deployment == "Complete" then
   end
 elseif deployment == "Failed" or deployment == "ValidationFailed" then
   hs.status = "Degraded"
+elseif deployment == "Suspended" and isTemplate() then
+  hs.status = "Healthy"
+  hs.message = TEMPLATE_MESSAGE .. "; " .. detail()
+  return hs
 elseif deployment == "Suspended" then
   hs.status = "Suspended"
 else
