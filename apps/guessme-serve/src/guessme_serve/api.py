@@ -32,6 +32,7 @@ from guessme_serve.schemas import (
     describe,
 )
 from guessme_serve.service import MAX_WS_MESSAGE_CHARS, GuessmeService
+from guessme_serve.ws_connections import CONNECTIONS, GuardedSocket
 
 log = logging.getLogger("guessme_serve")
 
@@ -87,11 +88,19 @@ async def websocket(ws: WebSocket) -> None:
     service = current_service()
     settings = service.settings
     bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_burst)
-    await ws.accept()
+    async with CONNECTIONS.admit(ws) as guarded:  # accepts, or closes over the per-client cap
+        if guarded is not None:
+            await _serve_socket(ws, guarded, service, bucket)
+
+
+async def _serve_socket(
+    ws: WebSocket, guarded: GuardedSocket, service: GuessmeService, bucket: TokenBucket
+) -> None:
+    settings = service.settings
     try:
         while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
+            message = await guarded.receive()  # None: closed for being idle
+            if message is None or message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
             if text is None:
@@ -106,7 +115,7 @@ async def websocket(ws: WebSocket) -> None:
             if not bucket.allow():
                 await ws.send_text(_rate_limited(settings.ws_rate_per_s))
                 continue
-            await ws.send_text(service.ws_reply(text))
+            await ws.send_text(await service.ws_reply(text))
     except WebSocketDisconnect:
         return
 

@@ -11,7 +11,9 @@ import torch
 from ray import serve
 
 from guessme_serve.api import bind_service, create_api
+from guessme_serve.autoscaling_policy import METRIC
 from guessme_serve.service import GuessmeService
+from guessme_serve.ws_connections import CONNECTIONS
 
 api = create_api()
 
@@ -26,7 +28,12 @@ class GuessmeServe:
         self.service = GuessmeService()
         bind_service(self.service)
 
+    def record_autoscaling_stats(self) -> dict[str, float]:
+        """Ray Serve's custom-metrics hook, read by autoscaling_policy.InflightPredictionPolicy."""
+        return {METRIC: self.service.load.read_mean()}
+
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        CONNECTIONS.configure(user_config)
         await self.service.configure(user_config)
 
 

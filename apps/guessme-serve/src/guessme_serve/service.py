@@ -13,6 +13,8 @@ from pydantic import ValidationError
 
 from guessme_core import PreprocessingError, pixels_to_image, strokes_to_image
 from guessme_serve.json_input import JSONNestingError, parse_json
+from guessme_serve.load_gauge import LoadGauge
+from guessme_serve.micro_batch import MicroBatcher
 from guessme_serve.model_holder import (
     LoadedModel,
     ModelHolder,
@@ -66,6 +68,8 @@ class GuessmeService:
         self.holder = holder or ModelHolder(load_from_registry)
         self.rounds = rounds or RoundStore(default_rounds_path())
         self.settings = Settings()
+        self.batcher: MicroBatcher[LoadedModel, np.ndarray, np.ndarray] = MicroBatcher(_forward)
+        self.load = LoadGauge()  # predictions in flight: what the autoscaler scales on
 
     async def configure(self, user_config: dict[str, Any]) -> None:
         """What `reconfigure()` does: new settings at once, then the (possibly slow) model swap."""
@@ -79,7 +83,14 @@ class GuessmeService:
         image = to_image(drawing)
         return _prediction(model, model.probabilities([image])[0])
 
-    def ws_reply(self, text: str) -> str:
+    async def predict_batched(self, drawing: Drawing) -> Prediction:
+        """`predict` with the forward pass shared with concurrent requests (micro_batch)."""
+        with self.load.track():
+            model = self.holder.require()
+            image = to_image(drawing)
+            return _prediction(model, await self.batcher.submit(model, image))
+
+    async def ws_reply(self, text: str) -> str:
         """One WebSocket text message in, one JSON reply out; never raises."""
         msg_id: Any = None
         try:
@@ -99,7 +110,7 @@ class GuessmeService:
             if kind != "predict":
                 return _error(msg_id, "unknown_type", f"unknown message type {kind!r}: expected 'predict'")
             drawing = Drawing.model_validate(message)
-            p = self.predict(drawing)
+            p = await self.predict_batched(drawing)
             return WsPrediction(id=msg_id, **p.model_dump()).model_dump_json()
         except ValidationError as exc:
             return _error(msg_id, "invalid_input", describe(exc.errors()))
@@ -148,6 +159,10 @@ class GuessmeService:
 
     def round_stats(self) -> RoundStats:
         return self.rounds.stats()
+
+
+def _forward(model: LoadedModel, images: list[np.ndarray]) -> list[np.ndarray]:
+    return list(model.probabilities(images))  # one row per image
 
 
 def _prediction(model: LoadedModel, probs: np.ndarray) -> Prediction:
