@@ -18,9 +18,12 @@ pytestmark = pytest.mark.unit
 
 def test_a_lone_request_is_a_batch_of_one() -> None:
     calls: list[tuple[str, list[int]]] = []
-    batcher: MicroBatcher[str, int, int] = MicroBatcher(
-        lambda k, xs: calls.append((k, xs)) or [x * 2 for x in xs]
-    )
+
+    def double(key: str, xs: list[int]) -> list[int]:
+        calls.append((key, xs))
+        return [x * 2 for x in xs]
+
+    batcher: MicroBatcher[str, int, int] = MicroBatcher(double)
 
     async def lone() -> list[int]:
         return [await batcher.submit("m", i) for i in range(3)]  # one after another
