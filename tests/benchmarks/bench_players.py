@@ -46,6 +46,9 @@ BENCH_SETTINGS = {
     "ws_rate_per_s": 1e6,  # eager clients go faster than a player: the limiter is not measured
     "ws_burst": 1e6,
     "ws_max_per_client": 32,
+    # Every tab stays open through the run: this measures what a replica holds (the idle timeout
+    # itself is tested in tests/serve/test_ws_connections.py).
+    "ws_idle_timeout_s": 900,
     "client_ip_header": "x-real-ip",
 }
 
@@ -118,6 +121,7 @@ class Player:
         self.answer_times: list[float] = []
         self.errors = 0
         self.drops = 0
+        self.close_codes: list[int | None] = []
         self.sent: dict[int, tuple[float, str]] = {}
         self.unanswered_final = 0
         self.next_id = 1
@@ -176,6 +180,7 @@ class Player:
     async def _reconnect(self, reader: asyncio.Future[None]) -> asyncio.Future[None]:
         """What the game does after a drop: back off 0.5 s, reconnect, send the unanswered drawing."""
         self.drops += 1
+        self.close_codes.append(self.ws.close_code)
         reader.cancel()
         if not self.resend:
             raise RuntimeError("socket dropped")
@@ -256,6 +261,8 @@ async def _clients(
         "answer_times": [p.answer_times for p in drawing],
         "errors": sum(p.errors for p in drawing),
         "drops": sum(p.drops for p in drawing),
+        "close_codes": [c for p in drawing for c in p.close_codes],
+        "open_at_end": len(idle) - closed_idle + sum(1 for p in drawing if p.drops == 0 or resend),
         "unanswered_final": sum(p.unanswered_final for p in drawing),
         "idle_closed": closed_idle,
         "start": start,
@@ -424,7 +431,9 @@ def test_players_at_scale(bench_app: Any, trained_model: Any) -> None:
     print(
         f"players: {PLAYERS} tabs, {DRAWING} drawing every {CADENCE_S * 1e3:.0f} ms for {elapsed:.0f} s: "
         f"connected {sum(p['connected'] for p in parts)}, refused {len(refused)} {sorted(set(refused))}, "
-        f"errors {sum(p['errors'] for p in parts)}, dropped sockets {sum(p['drops'] for p in parts)}, "
+        f"open at the end {sum(p['open_at_end'] for p in parts)}, errors {sum(p['errors'] for p in parts)}, "
+        f"dropped sockets {sum(p['drops'] for p in parts)} (close codes "
+        f"{sorted({str(c) for p in parts for c in p['close_codes']})}), "
         f"idle tabs closed {sum(p['idle_closed'] for p in parts)}, "
         f"unanswered at the end {sum(p['unanswered_final'] for p in parts)}"
     )

@@ -82,12 +82,12 @@ def test_load_gauge_is_the_time_averaged_number_in_flight() -> None:
     now = [0.0]
     gauge = LoadGauge(clock=lambda: now[0])
     with gauge.track():
-        now[0] = 1.0
+        now[0] = 0.5
         with gauge.track():
             now[0] = 2.0
         now[0] = 3.0
     now[0] = 4.0
-    assert gauge.read_mean() == pytest.approx((1 + 2 + 1 + 0) / 4)
+    assert gauge.read_mean() == pytest.approx((1 * 0.5 + 2 * 1.5 + 1 * 1.0 + 0 * 1.0) / 4)
     now[0] = 6.0
     assert gauge.read_mean() == 0.0  # a new window
 
