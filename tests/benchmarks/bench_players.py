@@ -121,7 +121,7 @@ class Player:
         self.answer_times: list[float] = []
         self.errors = 0
         self.drops = 0
-        self.close_codes: list[int | None] = []
+        self.close_codes: list[str] = []
         self.sent: dict[int, tuple[float, str]] = {}
         self.unanswered_final = 0
         self.next_id = 1
@@ -180,7 +180,7 @@ class Player:
     async def _reconnect(self, reader: asyncio.Future[None]) -> asyncio.Future[None]:
         """What the game does after a drop: back off 0.5 s, reconnect, send the unanswered drawing."""
         self.drops += 1
-        self.close_codes.append(self.ws.close_code)
+        self.close_codes.append(f"{self.ws.close_code} {self.ws.close_reason}")
         reader.cancel()
         if not self.resend:
             raise RuntimeError("socket dropped")

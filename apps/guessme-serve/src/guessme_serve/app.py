@@ -10,10 +10,10 @@ from typing import Any
 import torch
 from ray import serve
 
+from guessme_serve import ws_connections
 from guessme_serve.api import bind_service, create_api
 from guessme_serve.autoscaling_policy import METRIC
 from guessme_serve.service import GuessmeService
-from guessme_serve.ws_connections import CONNECTIONS
 
 api = create_api()
 
@@ -33,7 +33,9 @@ class GuessmeServe:
         return {METRIC: self.service.load.read_mean()}
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
-        CONNECTIONS.configure(user_config)
+        # Through the module: Ray pickles this class by value, and a module-level object named
+        # here directly would arrive as a copy, not the one the WebSocket route counts with.
+        ws_connections.CONNECTIONS.configure(user_config)
         await self.service.configure(user_config)
 
 
