@@ -172,7 +172,7 @@ class Player:
                     await asyncio.sleep(CADENCE_S)
             await asyncio.sleep(0.5)  # the result shows, then the next digit
             k += 1
-        await asyncio.sleep(1.0)  # last answers
+        await asyncio.sleep(3.0)  # last answers
         self.unanswered_final = len(self.sent)
         reader.cancel()
         await self.ws.close()

@@ -23,14 +23,13 @@ def _closed_with(ws: ClientConnection, timeout: float) -> int | None:
         return None
     except ConnectionClosed:
         pass
-    assert ws.close_rcvd is not None
-    return ws.close_rcvd.code
+    return ws.close_code
 
 
 def test_idle_timeout_and_cap_through_ray_serve(serve_app: Any, trained_model: Any) -> None:
     cap = 2
     serve_app.deploy(
-        trained_model.uri, ws_idle_timeout_s=6, ws_max_per_client=cap, client_ip_header="x-real-ip"
+        trained_model.uri, ws_idle_timeout_s=20, ws_max_per_client=cap, client_ip_header="x-real-ip"
     )
     try:
         replicas = 2  # serve-config.yaml's min_replicas: the cap is per replica
@@ -39,11 +38,11 @@ def test_idle_timeout_and_cap_through_ray_serve(serve_app: Any, trained_model: A
             for _ in range(replicas * cap + 1)
         ]
         other = connect(serve_app.ws_url, additional_headers={"x-real-ip": "10.2.2.2"})
-        codes = [_closed_with(ws, 0.3) for ws in same]  # well within the idle timeout
+        codes = [_closed_with(ws, 2.0) for ws in same]  # well within the idle timeout
         assert codes.count(TOO_MANY_CLOSE_CODE) >= 1, codes  # one address cannot hold more
-        assert _closed_with(other, 0.3) is None  # another address is not affected
-        time.sleep(4.0)
-        assert _closed_with(other, 4.0) == IDLE_CLOSE_CODE  # then silence closes it
+        assert _closed_with(other, 1.0) is None  # another address is not affected
+        time.sleep(8.0)
+        assert _closed_with(other, 20.0) == IDLE_CLOSE_CODE  # then silence closes it
         for ws in [*same, other]:
             ws.close()
     finally:
