@@ -13,6 +13,7 @@ shared machine hits both alike. The clients run in a separate process that does 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import os
@@ -211,7 +212,9 @@ def _bare_work(model_uri: str, payloads: dict[str, dict[str, Any]]) -> dict[str,
         drawing = Drawing.model_validate(body)
         msg = json.dumps({"type": "predict", "id": 1, **body})
         work = _time(lambda d=drawing: model.probabilities([to_image(d)]), 300)
-        handler = _time(lambda m=msg: service.ws_reply(m), 300)
+        loop = asyncio.new_event_loop()  # ws_reply is a coroutine (the forward pass is micro-batched)
+        handler = _time(lambda m=msg, lp=loop: lp.run_until_complete(service.ws_reply(m)), 300)
+        loop.close()
         rows[f"bare preprocess+forward {payload}"] = _summary(work[50:])
         rows[f"bare WS handler {payload}"] = _summary(handler[50:])
     return rows

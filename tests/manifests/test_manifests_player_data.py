@@ -214,7 +214,8 @@ def test_cluster_serve_trusts_only_the_ingress_header(env: str, rendered: dict[s
 
 def test_local_serve_trusts_no_header() -> None:
     # `make up` deploys serve-config.yaml as is, and no proxy stands in front of it.
-    from guessme_serve.service import CLIENT_IP_HEADER_ENV, Settings
+    from guessme_serve.service import Settings
+    from guessme_serve.ws_connections import CLIENT_IP_HEADER_ENV
 
     assert Settings.from_user_config(user_config(SERVE_CONFIG.read_text()), {}).client_ip_header == ""
     localdev = [p for p in (REPO / "localdev").rglob("*.py") if CLIENT_IP_HEADER_ENV in p.read_text()]

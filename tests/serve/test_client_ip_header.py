@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from guessme_serve.service import CLIENT_IP_HEADER_ENV, Settings
+from guessme_serve.service import Settings
+from guessme_serve.ws_connections import CLIENT_IP_HEADER_ENV, ConnectionSettings
 
 pytestmark = pytest.mark.unit
 
@@ -28,3 +29,12 @@ def test_without_either_no_header_is_trusted(monkeypatch: pytest.MonkeyPatch) ->
     assert Settings.from_user_config({}).client_ip_header == ""
     monkeypatch.setenv(CLIENT_IP_HEADER_ENV, "x-real-ip")
     assert Settings.from_user_config({}).client_ip_header == "x-real-ip"  # os.environ by default
+
+
+def test_the_socket_cap_trusts_the_same_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The per-client socket cap (ws_connections) and the saved-round limits (Settings) must name the
+    # same client: behind ingress-nginx every peer is the proxy, so a cap on the peer would count
+    # every player as one.
+    monkeypatch.setenv(CLIENT_IP_HEADER_ENV, "x-real-ip")
+    assert ConnectionSettings.from_user_config({}).client_ip_header == "x-real-ip"
+    assert ConnectionSettings.from_user_config({"client_ip_header": ""}).client_ip_header == ""

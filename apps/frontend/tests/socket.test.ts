@@ -1,6 +1,14 @@
 import { Server, WebSocket as MockWebSocket } from "mock-socket";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type ConnectionState, GuessSocket, type Prediction, backoffDelay, socketUrl } from "../src/lib/socket";
+import {
+  type ConnectionState,
+  GuessSocket,
+  IDLE_CLOSE_CODE,
+  type Prediction,
+  TOO_MANY_CLOSE_CODE,
+  backoffDelay,
+  socketUrl,
+} from "../src/lib/socket";
 
 const URL = "ws://game.test/ws";
 const drawing = { strokes: [[[1, 2], [3, 4]]] as [number[], number[]][], width: 400, height: 400 };
@@ -151,6 +159,84 @@ describe("GuessSocket", () => {
     socket.predict(drawing);
     await vi.waitFor(() => expect(errors).toHaveLength(1));
     expect(errors[0]).toEqual({ id: 1, code: "bad_input", message: "empty drawing" });
+    socket.close();
+  });
+
+  it("sleeps quietly when the server closes an idle socket, and wakes up when the player draws", async () => {
+    const received: { id: number }[] = [];
+    server = startServer(received);
+    const backoff = vi.fn(() => 10);
+    const { socket, states } = makeSocket(backoff);
+    const errors: unknown[] = [];
+    socket.onError((e) => errors.push(e));
+    socket.connect();
+    await vi.waitFor(() => expect(socket.state).toBe("connected"));
+    server.clients()[0]?.close({ code: IDLE_CLOSE_CODE, reason: "idle for 60 s", wasClean: true });
+    await vi.waitFor(() => expect(socket.state).toBe("idle"));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(backoff).not.toHaveBeenCalled(); // no retry loop while nobody draws
+    expect(errors).toEqual([]); // and nothing to show
+    expect(states).not.toContain("reconnecting");
+    const got: Prediction[] = [];
+    socket.onPrediction((p) => got.push(p));
+    const id = socket.predict(drawing);
+    await vi.waitFor(() => expect(got).toHaveLength(1));
+    expect(got[0]?.id).toBe(id);
+    expect(socket.state).toBe("connected");
+    socket.close();
+  });
+
+  it("sends the unanswered drawing again after the connection drops (a replica crashed)", async () => {
+    const received: { id: number }[] = [];
+    server = new Server(URL);
+    let answer = false;
+    server.on("connection", (sock) => {
+      sock.on("message", (data) => {
+        const msg = JSON.parse(String(data)) as { id: number };
+        received.push(msg);
+        if (!answer) {
+          answer = true;
+          sock.close({ code: 1006, reason: "", wasClean: false }); // dies before answering
+          return;
+        }
+        const probabilities = Array.from({ length: 10 }, (_, d) => (d === 4 ? 0.9 : 0.01));
+        sock.send(JSON.stringify({ type: "prediction", id: msg.id, digit: 4, probabilities }));
+      });
+    });
+    const { socket } = makeSocket();
+    const got: Prediction[] = [];
+    socket.onPrediction((p) => got.push(p));
+    socket.connect();
+    await vi.waitFor(() => expect(socket.state).toBe("connected"));
+    const id = socket.predict(drawing);
+    await vi.waitFor(() => expect(got).toHaveLength(1));
+    expect(received.map((m) => m.id)).toEqual([id, id]);
+    expect(got[0]?.id).toBe(id);
+    socket.close();
+  });
+
+  it("says why when the server refuses one socket too many, and keeps retrying", async () => {
+    let refuse = true;
+    server = new Server(URL);
+    server.on("connection", (sock) => {
+      if (refuse) {
+        refuse = false;
+        sock.close({ code: TOO_MANY_CLOSE_CODE, reason: "too many connections from your address (limit 32)", wasClean: true });
+      }
+    });
+    const backoff = vi.fn(() => 10);
+    const { socket } = makeSocket(backoff);
+    const errors: unknown[] = [];
+    socket.onError((e) => errors.push(e));
+    socket.connect();
+    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    expect(errors[0]).toEqual({
+      id: null,
+      code: "too_many_connections",
+      message: "too many connections from your address (limit 32)",
+    });
+    await vi.waitFor(() => expect(socket.state).toBe("connected"));
+    expect(backoff).toHaveBeenCalledWith(1);
     socket.close();
   });
 });

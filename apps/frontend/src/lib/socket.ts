@@ -1,10 +1,18 @@
 // One WebSocket to the serve app's /ws for live guesses: request ids, latest-drawing-wins
-// while offline, and reconnection with exponential backoff. Framework-free; see useGuessSocket.
+// while offline, reconnection with exponential backoff, and a quiet sleep when the server
+// closes an idle socket. Framework-free; see useGuessSocket.
 
 import type { Drawing } from "./strokes";
 import { type Clock, realClock } from "./throttle";
 
-export type ConnectionState = "connecting" | "connected" | "reconnecting" | "closed";
+/** "idle": the server closed the socket after a silence; the next drawing reconnects. */
+export type ConnectionState = "connecting" | "connected" | "reconnecting" | "idle" | "closed";
+
+// Close codes of the serve app (guessme_serve/ws_connections.py, docs/api.md).
+/** The socket was idle: not an error; reconnect when the player draws again. */
+export const IDLE_CLOSE_CODE = 4000;
+/** Too many sockets from this address: reconnect with backoff, and say why. */
+export const TOO_MANY_CLOSE_CODE = 4029;
 
 export interface Prediction {
   id: number;
@@ -72,6 +80,8 @@ export class GuessSocket {
   private nextId = 1;
   private pending: { id: number; drawing: Drawing } | null = null;
   private pendingDeal: Record<string, unknown> | null = null;
+  /** The latest request sent and not answered yet: sent again if the socket drops first. */
+  private unanswered: { id: number; drawing: Drawing } | null = null;
   private attempt = 0;
   private retryTimer: unknown = null;
   private stopped = true;
@@ -133,9 +143,11 @@ export class GuessSocket {
     const id = this.nextId++;
     if (this.ws && this.ws.readyState === OPEN) {
       this.pending = null;
+      this.unanswered = { id, drawing };
       this.ws.send(JSON.stringify({ type: "predict", id, ...drawing }));
     } else {
       this.pending = { id, drawing };
+      if (this.state === "idle") this.open(); // the player draws again: wake up
     }
     return id;
   }
@@ -159,6 +171,7 @@ export class GuessSocket {
   /** Forgets a drawing queued while offline (the canvas was cleared). */
   dropPending(): void {
     this.pending = null;
+    this.unanswered = null;
   }
 
   private open(): void {
@@ -181,12 +194,27 @@ export class GuessSocket {
       if (deal) ws.send(JSON.stringify(deal));
       const pending = this.pending;
       this.pending = null;
-      if (pending) ws.send(JSON.stringify({ type: "predict", id: pending.id, ...pending.drawing }));
+      if (pending) {
+        this.unanswered = pending;
+        ws.send(JSON.stringify({ type: "predict", id: pending.id, ...pending.drawing }));
+      }
     };
     ws.onmessage = (event: MessageEvent) => this.handleMessage(event.data);
-    ws.onclose = () => {
+    ws.onclose = (event: CloseEvent) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      // A drawing sent but never answered (a replica crashed) goes again after the reconnect.
+      if (!this.pending && this.unanswered) this.pending = this.unanswered;
+      this.unanswered = null;
+      if (event.code === IDLE_CLOSE_CODE && !this.pending) {
+        this.attempt = 0;
+        this.setState("idle"); // no error and no retry loop: predict() reconnects
+        return;
+      }
+      if (event.code === TOO_MANY_CLOSE_CODE) {
+        const message = event.reason || "too many connections from your address";
+        for (const fn of this.listeners.error) fn({ id: null, code: "too_many_connections", message });
+      }
       this.scheduleReconnect();
     };
     // An error is always followed by close, which reconnects.
@@ -210,6 +238,7 @@ export class GuessSocket {
     } catch {
       return; // not ours to interpret; the server only sends JSON
     }
+    if (typeof msg.id === "number" && this.unanswered && msg.id >= this.unanswered.id) this.unanswered = null;
     if (isPrediction(msg)) {
       for (const fn of this.listeners.prediction) fn(msg as unknown as Prediction);
     } else if (isRound(msg)) {

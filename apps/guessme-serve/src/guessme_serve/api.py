@@ -38,6 +38,7 @@ from guessme_serve.schemas import (
 )
 from guessme_serve.service import MAX_WS_MESSAGE_CHARS, GuessmeService
 from guessme_serve.tickets import TicketError, new_session
+from guessme_serve.ws_connections import CONNECTIONS, GuardedSocket, client_address
 
 log = logging.getLogger("guessme_serve")
 
@@ -84,13 +85,9 @@ ROUND_PATHS = ("/rounds", "/rounds/withdrawals")  # writes to the player data: l
 def _client_key(request: Request) -> str:
     """The saving client's key: a keyed hash of its address (no address is stored)."""
     service = current_service()
-    header = service.settings.client_ip_header
-    forwarded = request.headers.get(header) if header else None
-    if forwarded and header.lower() == "x-forwarded-for":
-        # Only the last entry is the one our proxy added; earlier ones are whatever the client sent.
-        forwarded = forwarded.rsplit(",", 1)[-1]
-    address = forwarded or (request.client.host if request.client else "")
-    return service.client_key(address.strip())
+    peer = request.client.host if request.client else ""
+    # The same rule as the WebSocket's per-client cap (ws_connections.client_address).
+    return service.client_key(client_address(request.headers, peer, service.settings.client_ip_header))
 
 
 def _admit(scope: Scope) -> ASGIApp | None:
@@ -137,11 +134,19 @@ async def websocket(ws: WebSocket) -> None:
     settings = service.settings
     bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_burst)
     session = new_session()  # round tickets name the connection that dealt them
-    await ws.accept()
+    async with CONNECTIONS.admit(ws) as guarded:  # accepts, or closes over the per-client cap
+        if guarded is not None:
+            await _serve_socket(ws, guarded, service, bucket, session)
+
+
+async def _serve_socket(
+    ws: WebSocket, guarded: GuardedSocket, service: GuessmeService, bucket: TokenBucket, session: str
+) -> None:
+    settings = service.settings
     try:
         while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
+            message = await guarded.receive()  # None: closed for being idle
+            if message is None or message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
             if text is None:
@@ -156,7 +161,7 @@ async def websocket(ws: WebSocket) -> None:
             if not bucket.allow():
                 await ws.send_text(_rate_limited(settings.ws_rate_per_s))
                 continue
-            await ws.send_text(service.ws_reply(text, session))
+            await ws.send_text(await service.ws_reply(text, session))
     except WebSocketDisconnect:
         return
 

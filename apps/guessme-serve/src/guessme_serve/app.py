@@ -10,7 +10,9 @@ from typing import Any
 import torch
 from ray import serve
 
+from guessme_serve import ws_connections
 from guessme_serve.api import bind_service, create_api
+from guessme_serve.autoscaling_policy import METRIC
 from guessme_serve.service import GuessmeService
 
 api = create_api()
@@ -26,7 +28,14 @@ class GuessmeServe:
         self.service = GuessmeService()
         bind_service(self.service)
 
+    def record_autoscaling_stats(self) -> dict[str, float]:
+        """Ray Serve's custom-metrics hook, read by autoscaling_policy.InflightPredictionPolicy."""
+        return {METRIC: self.service.load.read_mean()}
+
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        # Through the module: Ray pickles this class by value, and a module-level object named
+        # here directly would arrive as a copy, not the one the WebSocket route counts with.
+        ws_connections.CONNECTIONS.configure(user_config)
         await self.service.configure(user_config)
 
 

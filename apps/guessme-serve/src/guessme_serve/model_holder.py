@@ -7,11 +7,16 @@ request finishes. A failed load keeps the old model and records the error.
 
 import asyncio
 import contextlib
+import json
 import re
+import subprocess
+import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,16 +54,28 @@ def parse_model_uri(uri: str) -> tuple[str, str]:
     return match["name"], match["version"]
 
 
-def load_from_registry(uri: str) -> LoadedModel:
-    """Load a registered version with its logged metrics; check it answers before it serves."""
-    import mlflow
+LOAD_TIMEOUT_S = 600.0
 
-    name, version = parse_model_uri(uri)
-    module = mlflow.pytorch.load_model(uri, map_location="cpu")
-    if isinstance(module, torch.nn.Module) and not isinstance(module, torch.fx.GraphModule):
-        module.eval()  # torch.export (pt2) graphs are already in inference form and have no train mode
+
+def load_from_registry(uri: str) -> LoadedModel:
+    """Load a registered version with its logged metrics; check it answers before it serves.
+
+    MLflow and the torch.export loader run in a child process (registry_child): this process
+    only reads the TorchScript copy it writes, and keeps none of their ~200 MB of imports.
+    """
+    from guessme_serve import registry_child
+
+    _, version = parse_model_uri(uri)
+    with tempfile.TemporaryDirectory(prefix="guessme-model-") as tmp:
+        cmd = [sys.executable, "-m", "guessme_serve.registry_child", uri, tmp]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=LOAD_TIMEOUT_S, check=False)
+        if done.returncode != 0:
+            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+            raise RuntimeError(lines[-1] if lines else f"loader exited with {done.returncode}")
+        module = torch.jit.load(str(Path(tmp) / registry_child.MODEL_FILE), map_location="cpu")
+        metrics = json.loads((Path(tmp) / registry_child.METRICS_FILE).read_text())
     check_model(module)
-    return LoadedModel(uri, version, module, _now(), _version_metrics(name, version))
+    return LoadedModel(uri, version, module, _now(), metrics)
 
 
 def check_model(module: Callable[[torch.Tensor], torch.Tensor]) -> None:
@@ -69,7 +86,7 @@ def check_model(module: Callable[[torch.Tensor], torch.Tensor]) -> None:
         raise ValueError(f"model answers shape {tuple(out.shape)}, expected (2, {NUM_CLASSES})")
 
 
-def _version_metrics(name: str, version: str) -> dict[str, float]:
+def version_metrics(name: str, version: str) -> dict[str, float]:
     from mlflow import MlflowClient
 
     client = MlflowClient()

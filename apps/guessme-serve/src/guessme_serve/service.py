@@ -5,7 +5,6 @@ same service under plain uvicorn to measure what Ray Serve adds.
 """
 
 import logging
-import os
 import secrets
 from dataclasses import dataclass, fields
 from typing import Any
@@ -16,6 +15,8 @@ from pydantic import ValidationError
 from guessme_core import PreprocessingError, pixels_to_image, strokes_to_image
 from guessme_core.player_files import player_hash
 from guessme_serve.json_input import JSONNestingError, parse_json
+from guessme_serve.load_gauge import LoadGauge
+from guessme_serve.micro_batch import MicroBatcher
 from guessme_serve.model_holder import (
     LoadedModel,
     ModelHolder,
@@ -38,14 +39,12 @@ from guessme_serve.schemas import (
     describe,
 )
 from guessme_serve.tickets import TicketError, TicketSigner, load_ticket_key
+from guessme_serve.ws_connections import trusted_client_header
 
 log = logging.getLogger("guessme_serve")
 
 MAX_WS_MESSAGE_CHARS = 1 << 20  # a 10,000-point drawing is ~200 kB; anything near 1 MiB is abuse
 MAX_ID_CHARS = 200
-# Where the platform puts a trusted proxy in front of every request (Kubernetes: ingress-nginx), it
-# names that proxy's client-address header here; an explicit user_config client_ip_header wins.
-CLIENT_IP_HEADER_ENV = "GUESSME_CLIENT_IP_HEADER"
 
 
 @dataclass(frozen=True)
@@ -68,8 +67,7 @@ class Settings:
 
     @classmethod
     def from_user_config(cls, config: dict[str, Any], environ: dict[str, str] | None = None) -> "Settings":
-        env = os.environ if environ is None else environ
-        config = {"client_ip_header": env.get(CLIENT_IP_HEADER_ENV, ""), **config}
+        config = {**config, "client_ip_header": trusted_client_header(config, environ)}
         known: dict[str, Any] = {}
         for f in fields(cls):
             if f.name in config:
@@ -117,6 +115,8 @@ class GuessmeService:
         self.settings = Settings.from_user_config({})
         self.signer = signer or TicketSigner(load_ticket_key(), self.settings.ticket_ttl_s)
         self.limiter = ClientLimiter(self.settings.round_rate_per_s, self.settings.round_burst)
+        self.batcher: MicroBatcher[LoadedModel, np.ndarray, np.ndarray] = MicroBatcher(_forward)
+        self.load = LoadGauge()  # predictions in flight: what the autoscaler scales on
 
     async def configure(self, user_config: dict[str, Any]) -> None:
         """What `reconfigure()` does: new settings at once, then the (possibly slow) model swap."""
@@ -136,7 +136,14 @@ class GuessmeService:
         image = to_image(drawing)
         return _prediction(model, model.probabilities([image])[0])
 
-    def ws_reply(self, text: str, session: str = "") -> str:
+    async def predict_batched(self, drawing: Drawing) -> Prediction:
+        """`predict` with the forward pass shared with concurrent requests (micro_batch)."""
+        with self.load.track():
+            model = self.holder.require()
+            image = to_image(drawing)
+            return _prediction(model, await self.batcher.submit(model, image))
+
+    async def ws_reply(self, text: str, session: str = "") -> str:
         """One WebSocket text message in, one JSON reply out; never raises."""
         msg_id: Any = None
         try:
@@ -160,7 +167,7 @@ class GuessmeService:
                 expected = "expected 'predict' or 'deal'"
                 return _error(msg_id, "unknown_type", f"unknown message type {kind!r}: {expected}")
             drawing = Drawing.model_validate(message)
-            p = self.predict(drawing)
+            p = await self.predict_batched(drawing)
             return WsPrediction(id=msg_id, **p.model_dump()).model_dump_json()
         except ValidationError as exc:
             return _error(msg_id, "invalid_input", describe(exc.errors()))
@@ -247,6 +254,10 @@ class GuessmeService:
 
     def round_stats(self) -> RoundStats:
         return self.rounds.stats()
+
+
+def _forward(model: LoadedModel, images: list[np.ndarray]) -> list[np.ndarray]:
+    return list(model.probabilities(images))  # one row per image
 
 
 def _prediction(model: LoadedModel, probs: np.ndarray) -> Prediction:

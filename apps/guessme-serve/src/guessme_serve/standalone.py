@@ -5,12 +5,14 @@ python -m guessme_serve.standalone --port 8001 --model-uri models:/guessme-cnn/3
 
 import argparse
 import asyncio
+import json
 
 import torch
 import uvicorn
 
 from guessme_serve.api import bind_service, create_api
 from guessme_serve.service import GuessmeService
+from guessme_serve.ws_connections import CONNECTIONS
 
 
 def main() -> None:
@@ -20,11 +22,18 @@ def main() -> None:
     parser.add_argument("--model-uri", default="")
     parser.add_argument("--ws-rate-per-s", type=float, default=50.0)
     parser.add_argument("--ws-burst", type=float, default=100.0)
+    parser.add_argument("--user-config", default="{}", help="more user_config settings, as JSON")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
     service = GuessmeService()
-    config = {"ws_rate_per_s": args.ws_rate_per_s, "ws_burst": args.ws_burst, "model_uri": args.model_uri}
+    config = {
+        **json.loads(args.user_config),
+        "ws_rate_per_s": args.ws_rate_per_s,
+        "ws_burst": args.ws_burst,
+        "model_uri": args.model_uri,
+    }
+    CONNECTIONS.configure(config)
     asyncio.run(service.configure(config))
     if service.holder.last_error:
         raise SystemExit(service.holder.last_error)
