@@ -61,6 +61,7 @@ def wait_for_log(log: Path, text: str, timeout: float = 120) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.usefixtures("restore_serve_app")
 def test_promotion_commit_goes_live_and_revert_rolls_back(
     serve_app: Any, trained_model: Any, second_model_version: Any, tmp_path: Path
 ) -> None:

@@ -72,6 +72,7 @@ def register_untrained_model() -> str:
 
 
 @pytest.mark.integration
+@pytest.mark.usefixtures("restore_serve_app")
 def test_promotions_are_verified_and_failures_reverted(
     serve_app: Any, trained_model: Any, second_model_version: Any, tmp_path: Path
 ) -> None:
