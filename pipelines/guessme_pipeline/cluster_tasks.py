@@ -19,8 +19,7 @@ from typing import Any
 
 from guessme_pipeline import rayjob, registry, remote_promote, verify
 from guessme_pipeline.gate import Decision, GateParams, decide
-from guessme_pipeline.overlay import ModelRef, overlay_path
-from guessme_pipeline.promote import Candidate
+from guessme_pipeline.overlay import overlay_path
 from guessme_pipeline.publish import PushTarget
 
 RUNNER_ENV = "GUESSME_PIPELINE_RUNNER"  # "kubernetes" in the Airflow image (platform/airflow/Dockerfile)
@@ -148,16 +147,9 @@ def evaluate(s: ClusterSettings, registered: dict[str, Any]) -> dict[str, Any]:
 
 def promote(s: ClusterSettings, registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
     """Push the promotion commit (or open the pull request); GateBlocked when the gate said no."""
-    from guessme_pipeline.tasks import GateBlocked
+    from guessme_pipeline.tasks import gated_candidate
 
-    decision = evaluation["decision"]
-    if not decision["promote"] and not s.force_promote:
-        raise GateBlocked(f"not promoting {registered['uri']}: {decision['reason']}")
-    candidate = Candidate(
-        model=ModelRef.parse(registered["uri"]),
-        run_id=registered["run_id"],
-        metrics=evaluation["candidate"],
-    )
+    candidate = gated_candidate(registered, evaluation, s.force_promote)
     result = remote_promote.push_promotion(s.target, s.env, candidate)
     out = {"uri": candidate.model.uri, "name": candidate.model.name, "version": candidate.model.version}
     print(f"promote: {candidate.model.uri} -> {s.target.remote} ({s.target.branch}): {result}", flush=True)

@@ -173,15 +173,27 @@ def register(s: RunSettings, trained: dict[str, Any], evaluation: dict[str, Any]
     return registered
 
 
-def promote(s: RunSettings, registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+def gated_candidate(
+    registered: dict[str, Any],
+    evaluation: dict[str, Any],
+    force_promote: bool,
+    metrics: dict[str, Any] | None = None,
+) -> Candidate:
+    """The registered model as a promotion candidate (its metrics: the evaluation's, unless given);
+    GateBlocked when the gate said no and the run does not force it. Both DAGs promote through this."""
     decision = evaluation["decision"]
-    if not decision["promote"] and not s.force_promote:
+    if not decision["promote"] and not force_promote:
         raise GateBlocked(f"not promoting {registered['uri']}: {decision['reason']}")
-    candidate = Candidate(
+    return Candidate(
         model=ModelRef.parse(registered["uri"]),
         run_id=registered["run_id"],
-        metrics={k: v for k, v in evaluation["candidate"].items() if k.endswith("accuracy")},
+        metrics=evaluation["candidate"] if metrics is None else metrics,
     )
+
+
+def promote(s: RunSettings, registered: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    accuracy = {k: v for k, v in evaluation["candidate"].items() if k.endswith("accuracy")}
+    candidate = gated_candidate(registered, evaluation, s.force_promote, accuracy)
     model = candidate.model
     out: dict[str, Any] = {"uri": model.uri, "name": model.name, "version": model.version}
     if s.push and s.push.pull_request:  # the environment changes when the pull request is merged
