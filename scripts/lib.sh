@@ -15,7 +15,7 @@ export TOOLS_VENV="$GUESSME_STATE/venvs/tools"
 export ML_PYTHON="$ML_VENV/bin/python"
 
 # The project's code is put on the path, not installed, so a cached venv serves every clone.
-export PYTHONPATH="$GUESSME_ROOT/libs/guessme-core/src:$GUESSME_ROOT/apps/guessme-train/src:$GUESSME_ROOT/apps/guessme-serve/src:$GUESSME_ROOT/pipelines:$GUESSME_ROOT/localdev${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$GUESSME_ROOT/libs/guessme-contracts/src:$GUESSME_ROOT/libs/guessme-core/src:$GUESSME_ROOT/apps/guessme-train/src:$GUESSME_ROOT/apps/guessme-serve/src:$GUESSME_ROOT/pipelines:$GUESSME_ROOT/localdev${PYTHONPATH:+:$PYTHONPATH}"
 
 # Keep every tool's state inside the clone, never in $HOME or /tmp.
 ray_dir="$GUESSME_STATE/ray"
