@@ -21,6 +21,7 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import yaml
+from appset_model import discovered_environments
 
 REPO = Path(__file__).resolve().parents[2]
 VENDORED_CRDS = Path(__file__).resolve().parent / "crds"
@@ -53,8 +54,10 @@ def render(path: Path) -> list[Obj]:
     return [doc for doc in yaml.load_all(proc.stdout, Loader=yaml.CSafeLoader) if doc]
 
 
-def environments() -> list[str]:
-    return sorted(p.parent.name for p in (REPO / "environments").glob("*/kustomization.yaml"))
+def environments(root: Path = REPO) -> list[str]:
+    """The environments, found as Argo CD finds them: the folders the ApplicationSet's Git generator
+    discovers under environments/ (every one but base; see appset_model)."""
+    return discovered_environments(root)
 
 
 def kustomizations() -> list[Path]:
@@ -64,9 +67,9 @@ def kustomizations() -> list[Path]:
     return sorted(p for p in found if "node_modules" not in p.parts)
 
 
-def model_env_value(env: str) -> str:
+def model_env_value(env: str, root: Path = REPO) -> str:
     """The MODEL_URI value of environments/<env>/model.env (exactly one such line)."""
-    lines = (REPO / "environments" / env / "model.env").read_text().splitlines()
+    lines = (root / "environments" / env / "model.env").read_text().splitlines()
     values = [line.split("=", 1)[1].strip() for line in lines if line.strip().startswith("MODEL_URI=")]
     if len(values) != 1:
         raise ValueError(f"environments/{env}/model.env must hold exactly one MODEL_URI= line")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from manifest_tools import RAYSERVICE, REPO, Obj, find
+from manifest_tools import RAYSERVICE, REPO, Obj, environments, find
 
 pytestmark = pytest.mark.manifests
 
@@ -104,7 +104,7 @@ def test_nginx_proxies_every_game_route() -> None:
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("env", ["local", "prod"])
+@pytest.mark.parametrize("env", environments())
 def test_ingress_routes_every_game_route_to_serve(env: str, rendered: dict[str, list[Obj]]) -> None:
     problems = ingress_unrouted(rendered[env], game_routes())
     assert not problems, "\n".join(problems)

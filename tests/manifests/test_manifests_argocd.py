@@ -10,34 +10,28 @@ from typing import Any
 
 import pytest
 import yaml
+from appset_model import environment_generator, generated_applications, sample_clusters
 from manifest_tools import REPO, Obj, RenderError, environments, find, pod_specs, render
 
 pytestmark = pytest.mark.manifests
 
 OWN_REPO = "https://github.com/guessme-dev/guessme.git"
 EXACT_VERSION = re.compile(r"\d+\.\d+\.\d+")
-LABEL = "guessme.dev/environment"
 
 
 def bootstrap() -> list[Obj]:
     return render(REPO / "platform/argocd")
 
 
-def generated_applications(appset: Obj) -> list[Obj]:
-    """The Applications the cluster generator makes, one per environment value its selector admits."""
-    (generator,) = appset["spec"]["generators"]
-    (expr,) = generator["clusters"]["selector"]["matchExpressions"]
-    assert expr["key"] == LABEL
-    assert expr["operator"] == "In"
-    apps = []
-    for env in expr["values"]:
-        app = copy.deepcopy(appset["spec"]["template"])
-        for source in [app["spec"]["source"]]:
-            source["path"] = source["path"].replace(f'{{{{ index .metadata.labels "{LABEL}" }}}}', env)
-        app["metadata"]["name"] = f"guessme-{env}"
-        app["kind"] = "Application"
-        apps.append(app)
-    return apps
+def generated(root: Path = REPO) -> list[Obj]:
+    """The Applications the bootstrap's ApplicationSet makes from the checkout at `root` (appset_model)."""
+    return generated_applications(find(bootstrap(), "ApplicationSet", "guessme"), root)
+
+
+def server_of(env: str) -> str:
+    """The server of the sample cluster labelled `env` (appset_model.sample_clusters)."""
+    (cluster,) = sample_clusters([env])
+    return str(cluster["server"])
 
 
 def sources(app: Obj) -> list[Obj]:
@@ -74,23 +68,43 @@ def problems(app: Obj, root: Path) -> list[str]:
 
 def all_applications(rendered: dict[str, list[Obj]]) -> list[Obj]:
     apps = [o for objs in rendered.values() for o in objs if o["kind"] == "Application"]
-    return apps + generated_applications(find(bootstrap(), "ApplicationSet", "guessme"))
+    return apps + generated()
 
 
 def test_every_application_points_at_something_real(rendered: dict[str, list[Obj]]) -> None:
     apps = all_applications(rendered)
-    assert {a["metadata"]["name"] for a in apps} >= {
-        "kuberay-operator",
-        "airflow",
-        "guessme-local",
-        "guessme-prod",
-    }
+    envs = environments()
+    assert envs
+    wanted = {"kuberay-operator", "airflow", *(f"guessme-{e}" for e in envs)}
+    assert {a["metadata"]["name"] for a in apps} >= wanted
     assert [p for app in apps for p in problems(app, REPO)] == []
 
 
+def environment_folders(root: Path) -> list[str]:
+    """The folders under environments/ that are overlays (a Kustomization, not the shared Component)."""
+    found = []
+    for path in sorted((root / "environments").glob("*/kustomization.yaml")):
+        if yaml.safe_load(path.read_text()).get("kind", "Kustomization") == "Kustomization":
+            found.append(path.parent.name)
+    return found
+
+
 def test_applicationset_covers_exactly_the_environments() -> None:
-    apps = generated_applications(find(bootstrap(), "ApplicationSet", "guessme"))
-    assert sorted(a["spec"]["source"]["path"] for a in apps) == [f"environments/{e}" for e in environments()]
+    """Argo CD finds every overlay under environments/ and nothing else (not the shared base)."""
+    apps = generated()
+    assert sorted(a["spec"]["source"]["path"] for a in apps) == [
+        f"environments/{e}" for e in environment_folders(REPO)
+    ]
+    assert sorted(a["metadata"]["name"] for a in apps) == [f"guessme-{e}" for e in environment_folders(REPO)]
+
+
+def test_a_folder_the_generator_would_wrongly_find_is_caught(repo_copy: Path) -> None:
+    """Without its exclude, the generator would make an Application of the shared Component."""
+    appset = copy.deepcopy(find(bootstrap(), "ApplicationSet", "guessme"))
+    environment_generator(appset)["git"]["directories"] = [{"path": "environments/*"}]
+    paths = [a["spec"]["source"]["path"] for a in generated_applications(appset, repo_copy)]
+    assert "environments/base" in paths
+    assert paths != [f"environments/{e}" for e in environment_folders(repo_copy)]
 
 
 def test_project_admits_every_source(rendered: dict[str, list[Obj]]) -> None:
@@ -119,7 +133,7 @@ def test_git_sync_and_values_name_this_repository() -> None:
 
 
 def test_application_pointing_nowhere_is_caught(rendered: dict[str, list[Obj]]) -> None:
-    app = copy.deepcopy(generated_applications(find(bootstrap(), "ApplicationSet", "guessme"))[0])
+    app = copy.deepcopy(generated()[0])
     app["spec"]["source"]["path"] = "environments/staging"
     assert any("environments/staging" in p for p in problems(app, REPO))
 
@@ -136,21 +150,18 @@ def test_missing_values_file_and_floating_chart_are_caught(rendered: dict[str, l
 
 def test_path_that_does_not_render_is_caught(repo_copy: Path) -> None:
     (repo_copy / "environments/prod/kustomization.yaml").write_text("resources:\n  - missing.yaml\n")
-    app = generated_applications(find(bootstrap(), "ApplicationSet", "guessme"))[1]
-    assert app["spec"]["source"]["path"] == "environments/prod"
+    (app,) = [a for a in generated(repo_copy) if a["spec"]["source"]["path"] == "environments/prod"]
     assert any("missing.yaml" in p for p in problems(app, repo_copy))
 
 
 # --- project destinations: every cluster the ApplicationSet admits, only Guessme's namespaces -------
-
-SAMPLE_SERVERS = {"local": "https://kubernetes.default.svc", "prod": "https://prod.guessme.example:6443"}
 
 
 def destination_problems(project: Obj, env: str, objs: list[Obj]) -> list[str]:
     """Objects of one environment's generated Application (on a labelled cluster, remote or not) that
     the project would refuse: a namespace it does not admit there, a cluster-scoped kind not listed."""
     spec = project["spec"]
-    server = SAMPLE_SERVERS[env]
+    server = server_of(env)
     cluster_kinds = {(k["group"], k["kind"]) for k in spec.get("clusterResourceWhitelist", [])}
     found: list[str] = []
     for obj in objs:
@@ -170,7 +181,6 @@ def destination_problems(project: Obj, env: str, objs: list[Obj]) -> list[str]:
 
 def test_project_admits_every_environment_cluster(rendered: dict[str, list[Obj]]) -> None:
     project = find(bootstrap(), "AppProject", "guessme")
-    assert set(SAMPLE_SERVERS) == set(environments())
     assert [p for env, objs in rendered.items() for p in destination_problems(project, env, objs)] == []
 
 
@@ -206,6 +216,7 @@ def own_repo_urls(root: Path) -> dict[str, str]:
     own = [r for r in project["spec"]["sourceRepos"] if r.endswith(".git")]
     return {
         "applicationset.yaml": appset["spec"]["template"]["spec"]["source"]["repoURL"],
+        "applicationset.yaml generator": environment_generator(appset)["git"]["repoURL"],
         **{f"appproject.yaml sourceRepos[{i}]": r for i, r in enumerate(own)},
         "airflow/application.yaml": next(s["repoURL"] for s in airflow["spec"]["sources"] if "ref" in s),
         **{f"airflow/values.yaml gitSync[{i}]": r for i, r in enumerate(values)},

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+from pathlib import Path
 
 import pytest
+from appset_model import generated_applications
 from charts import crd_kinds
-from manifest_tools import Obj, describe, environments, find
-from test_manifests_argocd import SAMPLE_SERVERS, bootstrap, generated_applications
+from manifest_tools import REPO, Obj, describe, environments, find
+from test_manifests_argocd import bootstrap, generated, server_of
 from test_manifests_argocd import destination_problems as object_admission_problems
 
 pytestmark = pytest.mark.manifests
@@ -61,12 +63,12 @@ def destination_problems(project: Obj, apps: list[Obj], server: str) -> list[str
     return found
 
 
-def env_applications(env: str, objs: list[Obj], appset: Obj) -> list[Obj]:
+def env_applications(env: str, objs: list[Obj], appset: Obj, root: Path = REPO) -> list[Obj]:
+    """The Application `appset` generates for `env` from the checkout at `root`, then those `objs` hold."""
     own = [o for o in objs if o["kind"] == "Application"]
-    (generated,) = [
-        a for a in generated_applications(appset) if a["spec"]["source"]["path"].endswith(f"/{env}")
-    ]
-    return [generated, *own]
+    path = f"environments/{env}"
+    (made,) = [a for a in generated_applications(appset, root) if a["spec"]["source"]["path"] == path]
+    return [made, *own]
 
 
 @pytest.mark.parametrize("env", environments())
@@ -75,7 +77,7 @@ def test_is_destination_permitted(env: str, rendered: dict[str, list[Obj]]) -> N
     project, appset = find(objs, "AppProject", "guessme"), find(objs, "ApplicationSet", "guessme")
     apps = env_applications(env, rendered[env], appset)
     assert len(apps) >= 3
-    problems = destination_problems(project, apps, SAMPLE_SERVERS[env])
+    problems = destination_problems(project, apps, server_of(env))
     assert not problems, "\n".join(problems)
 
 
@@ -87,7 +89,7 @@ def test_application_without_namespace_is_refused(rendered: dict[str, list[Obj]]
     )
     del appset["spec"]["template"]["spec"]["destination"]["namespace"]  # as before this change
     found = destination_problems(
-        project, env_applications("local", rendered["local"], appset), SAMPLE_SERVERS["local"]
+        project, env_applications("local", rendered["local"], appset), server_of("local")
     )
     assert found == [
         "Application guessme-local: destination https://kubernetes.default.svc namespace '' is not permitted "
@@ -102,7 +104,7 @@ def test_application_outside_the_projects_namespaces_is_refused(rendered: dict[s
     next(a for a in apps if a["metadata"]["name"] == "airflow")["spec"]["destination"]["namespace"] = (
         "airflow"
     )
-    found = destination_problems(project, apps, SAMPLE_SERVERS["local"])
+    found = destination_problems(project, apps, server_of("local"))
     assert found == [
         "Application airflow: destination https://kubernetes.default.svc namespace 'airflow' "
         "is not permitted by AppProject guessme (IsDestinationPermitted)"
@@ -154,9 +156,8 @@ def crd_order_problems(parent: Obj, objs: list[Obj], children: dict[str, list[Ob
     return found
 
 
-def generated_for(env: str) -> Obj:
-    appset = find(bootstrap(), "ApplicationSet", "guessme")
-    return next(a for a in generated_applications(appset) if a["spec"]["source"]["path"].endswith(f"/{env}"))
+def generated_for(env: str, root: Path = REPO) -> Obj:
+    return next(a for a in generated(root) if a["spec"]["source"]["path"] == f"environments/{env}")
 
 
 @pytest.mark.parametrize("env", environments())

@@ -11,7 +11,8 @@ init container's if that is more. A pod that does not fit stays Pending. Counted
 - while training, the RayJob's head and submitter pods;
 - the vendored charts' pods (KubeRay operator), and Airflow's from platform/airflow/values.yaml
   (scheduler, API server, DAG processor, triggerer; the migration Job finishes before training);
-- the cluster's own pods, listed in environments/<env>/budget.yaml.
+- the cluster's own pods, listed in environments/base/budget.yaml (an environment's own budget.yaml
+  may replace its `nodes` or `cluster`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import yaml
@@ -104,8 +106,18 @@ def workload_requests(
     return found
 
 
-def load_budget(env: str) -> Obj:
-    return dict(yaml.safe_load((REPO / "environments" / env / "budget.yaml").read_text()))
+def load_budget(env: str, root: Path = REPO) -> Obj:
+    """environments/base/budget.yaml, each key of environments/<env>/budget.yaml (if any) replacing its
+    own; `file` names where the nodes come from."""
+    budget = dict(yaml.safe_load((root / "environments/base/budget.yaml").read_text()))
+    budget["file"] = "environments/base/budget.yaml"
+    own = root / "environments" / env / "budget.yaml"
+    if own.is_file():
+        overrides = dict(yaml.safe_load(own.read_text()))
+        budget.update(overrides)
+        if "nodes" in overrides:
+            budget["file"] = f"environments/{env}/budget.yaml"
+    return budget
 
 
 def budget_problems(env: str, budget: Obj, workloads: list[Request], state: str) -> list[str]:
@@ -127,7 +139,7 @@ def budget_problems(env: str, budget: Obj, workloads: list[Request], state: str)
                 biggest = ", ".join(f"{r.what} {getattr(r, key) / unit:.2f}" for r in top)
                 found.append(
                     f"environments/{env} ({state}): requests {total / unit:.2f} {resource} > "
-                    f"{limit / unit:.2f} of node {node} (environments/{env}/budget.yaml); largest: {biggest}"
+                    f"{limit / unit:.2f} of node {node} ({budget['file']}); largest: {biggest}"
                 )
     return found
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from charts import application_values, charts_dir, render_application
-from manifest_tools import REPO, Obj, dump, find
+from manifest_tools import REPO, Obj, dump, environments, find
 
 pytestmark = pytest.mark.manifests
 
@@ -107,7 +107,7 @@ def checkov_failures(
 
 
 def test_rendered_manifests_pass(checkov_failures: dict[str, set[str]]) -> None:
-    scanned = ("local.yaml", "prod.yaml", "local-charts.yaml", "prod-charts.yaml")
+    scanned = {f"{env}{suffix}.yaml" for env in environments() for suffix in ("", "-charts")}
     real = {f: ids for f, ids in checkov_failures.items() if f in scanned}
     assert real == {}
 

@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from manifest_tools import RAYSERVICE, REPO, Obj, find
+from manifest_tools import RAYSERVICE, REPO, Obj, environments, find
 
 pytestmark = pytest.mark.manifests
 
@@ -64,7 +64,7 @@ def backend_of(objs: list[Obj]) -> tuple[str, str]:
     return env["GUESSME_BACKEND"], deployment["metadata"]["namespace"]
 
 
-@pytest.mark.parametrize("env", ["local", "prod"])
+@pytest.mark.parametrize("env", environments())
 def test_nginx_resolves_the_late_serve_service_per_request(env: str, rendered: dict[str, list[Obj]]) -> None:
     backend, namespace = backend_of(rendered[env])
     assert find(rendered[env], "RayService", RAYSERVICE)["metadata"]["namespace"] == namespace
@@ -101,7 +101,7 @@ def ingress_problems(objs: list[Obj]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("env", ["local", "prod"])
+@pytest.mark.parametrize("env", environments())
 def test_ingress_names_its_class(env: str, rendered: dict[str, list[Obj]]) -> None:
     assert [o for o in rendered[env] if o["kind"] == "Ingress"]
     problems = ingress_problems(rendered[env])

@@ -73,7 +73,9 @@ def test_needed_flows_allowed_and_others_denied(
     } <= names
     assert any(n.startswith("guessme-serve-") and "-worker-" in n for n in names)
     assert any(n.startswith("guessme-train-") and "-head-" in n for n in names)
-    assert ("object-store" in names) == (env == "local")
+    overlay = yaml.safe_load((REPO / "environments" / env / "kustomization.yaml").read_text())
+    components = overlay["components"]
+    assert ("object-store" in names) == ("../../platform/object-store" in components)
     problems = reachability_problems(network, pods, flows, own_namespaces(rendered[env]))
     assert not problems, "\n".join(problems)
 

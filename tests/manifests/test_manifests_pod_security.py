@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from manifest_tools import Obj, container_problems, describe, find, pod_specs
+from manifest_tools import Obj, container_problems, describe, environments, find, pod_specs
 
 pytestmark = pytest.mark.manifests
 
@@ -19,7 +19,7 @@ def problems_of(objs: list[Obj]) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("env", ["local", "prod"])
+@pytest.mark.parametrize("env", environments())
 def test_every_pod_is_hardened(env: str, rendered: dict[str, list[Obj]]) -> None:
     assert problems_of(rendered[env]) == []
 

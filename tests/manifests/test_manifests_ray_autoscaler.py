@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from manifest_tools import Obj, describe, find
+from manifest_tools import Obj, describe, environments, find
 
 pytestmark = pytest.mark.manifests
 
@@ -53,7 +53,7 @@ def autoscaler_token_problems(obj: Obj) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("env", ["local", "prod"])
+@pytest.mark.parametrize("env", environments())
 def test_kuberay_autoscaler_reads_the_service_account_token(env: str, rendered: dict[str, list[Obj]]) -> None:
     service = find(rendered[env], "RayService", "guessme-serve")
     assert service["spec"]["rayClusterConfig"]["enableInTreeAutoscaling"] is True

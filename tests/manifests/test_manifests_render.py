@@ -25,7 +25,10 @@ def remote_references(kustomization: Path) -> list[str]:
 
 
 def test_there_are_environments() -> None:
-    assert {"local", "prod"} <= set(environments())
+    envs = environments()
+    assert envs, "Argo CD's ApplicationSet finds no environment folder"
+    assert "base" not in envs, "the shared Component environments/base is not an environment"
+    assert all((REPO / "environments" / env / "model.env").is_file() for env in envs)
 
 
 @pytest.mark.parametrize("folder", kustomizations(), ids=lambda p: str(p.relative_to(REPO)))

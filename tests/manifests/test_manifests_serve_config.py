@@ -68,8 +68,8 @@ def test_a_promotion_reaches_the_serve_config(env: str, repo_copy: Path) -> None
         assert served_model(other_text) != "models:/guessme-cnn/7"
 
 
-def test_an_environment_without_the_served_model_component_is_caught(repo_copy: Path) -> None:
-    kustomization = repo_copy / "environments/prod/kustomization.yaml"
+def test_a_base_without_the_served_model_component_is_caught(repo_copy: Path) -> None:
+    kustomization = repo_copy / "environments/base/kustomization.yaml"
     text = kustomization.read_text()
     assert "  - ../../platform/components/served-model\n" in text
     kustomization.write_text(text.replace("  - ../../platform/components/served-model\n", ""))
