@@ -25,15 +25,17 @@ def chart_rendered(rendered: dict[str, list[Obj]]) -> dict[str, list[Obj]]:
             "no charts: tests/manifests/charts is missing and GUESSME_CHARTS_DIR is unset or not a folder; "
             "vendor the KubeRay chart there (see tests/manifests/charts/README.md)"
         )
-    out: dict[str, list[Obj]] = {}
-    for env, objs in rendered.items():
-        apps = [o for o in objs if o["kind"] == "Application" and is_chart_application(o)]
-        vendored = [a for a in apps if chart_folder(a, folder).is_dir()]
-        assert "kuberay-operator" in {a["metadata"]["name"] for a in vendored}, (
-            f"{env}: KubeRay chart not vendored in {folder}"
-        )
-        out[env] = [o for app in vendored for o in render_application(app, folder)]
-    return out
+    return {env: chart_objects(env, objs, folder) for env, objs in rendered.items()}
+
+
+def chart_objects(env: str, objs: list[Obj], folder: Path) -> list[Obj]:
+    """The objects of the vendored charts that the Applications among `objs` install."""
+    apps = [o for o in objs if o["kind"] == "Application" and is_chart_application(o)]
+    vendored = [a for a in apps if chart_folder(a, folder).is_dir()]
+    assert "kuberay-operator" in {a["metadata"]["name"] for a in vendored}, (
+        f"{env}: KubeRay chart not vendored in {folder}"
+    )
+    return [o for app in vendored for o in render_application(app, folder)]
 
 
 @pytest.fixture(scope="session")
@@ -51,16 +53,23 @@ def schemas() -> dict[tuple[str, str], Obj]:
     return found
 
 
+MANIFEST_FOLDERS = (
+    "platform",
+    "environments",
+    "apps/guessme-serve",
+    "apps/guessme-train/k8s",
+    "apps/frontend/k8s",
+)
+
+
+def copy_manifests(dest: Path) -> Path:
+    """A copy of the folders the environments render from (what Argo CD reads of a checkout)."""
+    for part in MANIFEST_FOLDERS:
+        shutil.copytree(REPO / part, dest / part, ignore=shutil.ignore_patterns("src", "node_modules"))
+    return dest
+
+
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
     """A scratch copy of the manifest folders, to break on purpose."""
-    dest = tmp_path / "repo"
-    for part in (
-        "platform",
-        "environments",
-        "apps/guessme-serve",
-        "apps/guessme-train/k8s",
-        "apps/frontend/k8s",
-    ):
-        shutil.copytree(REPO / part, dest / part, ignore=shutil.ignore_patterns("src", "node_modules"))
-    return dest
+    return copy_manifests(tmp_path / "repo")
