@@ -26,6 +26,8 @@ from test_manifests_network import network_of, own_namespaces, reachability_prob
 from test_manifests_pod_security import problems_of
 from test_manifests_serve_config import expected_text, served_model
 
+from guessme_contracts.overlay import environments as contract_environments
+
 pytestmark = pytest.mark.manifests
 
 STAGING_URI = "models:/guessme-cnn/3"
@@ -80,6 +82,7 @@ def test_the_new_folder_is_small() -> None:
 
 def test_argo_cd_and_the_tests_find_it(with_staging: Path) -> None:
     assert environments(with_staging) == sorted([*environments(), "staging"])
+    assert contract_environments(with_staging) == environments(with_staging)  # what the pipeline reads
     apps = {a["metadata"]["name"]: a for a in generated(with_staging)}
     assert set(apps) == {f"guessme-{e}" for e in [*environments(), "staging"]}
     assert apps["guessme-staging"]["spec"]["source"]["path"] == "environments/staging"

@@ -8,6 +8,8 @@ import pytest
 import yaml
 from manifest_tools import REPO, RenderError, environments, kustomizations, render
 
+from guessme_contracts.overlay import environments as contract_environments
+
 pytestmark = pytest.mark.manifests
 
 REMOTE_MARKERS = ("://", "github.com/", "?ref=", "git@")
@@ -24,11 +26,18 @@ def remote_references(kustomization: Path) -> list[str]:
     return found
 
 
-def test_there_are_environments() -> None:
+def test_argo_cd_and_the_pipeline_find_the_same_environments() -> None:
+    """Two rules that must agree: Argo CD's Git generator (every folder of environments/ but base) and
+    guessme_contracts.overlay.environments (every folder with a model.env), which the pipeline uses."""
     envs = environments()
     assert envs, "Argo CD's ApplicationSet finds no environment folder"
     assert "base" not in envs, "the shared Component environments/base is not an environment"
-    assert all((REPO / "environments" / env / "model.env").is_file() for env in envs)
+    assert contract_environments(REPO) == envs
+
+
+def test_a_folder_the_two_rules_disagree_on_is_caught(repo_copy: Path) -> None:
+    (repo_copy / "environments/base/model.env").write_text("MODEL_URI=\n")
+    assert contract_environments(repo_copy) != environments(repo_copy)
 
 
 @pytest.mark.parametrize("folder", kustomizations(), ids=lambda p: str(p.relative_to(REPO)))
