@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import yaml
+from dotenv import dotenv_values
 
 from guessme_local.procs import ServiceError, free_port, start_background, stop_group
 
@@ -50,17 +51,10 @@ FAST_INGRESS_ENV = {
     "RAY_SERVE_HAPROXY_NBTHREAD": "1",
 }
 
-SERVE_PERFORMANCE_ENV = {
-    # Ray starts workers (the Serve proxy and replicas are workers) at nice 15: on a shared
-    # machine every other process then preempts the request path. Serving is the priority here.
-    "RAY_worker_niceness": "0",
-    # Run user code and the router on the replica's main event loop: no cross-thread hop per request.
-    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
-    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
-    # Request-path log lines are buffered, not flushed one by one (errors still flush at once).
-    "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
-    "RAY_SERVE_LOG_TO_STDERR": "0",
-}
+# Ray Serve's request-path settings: the RayService's env file, read here too so that the local head
+# and the cluster run with the same ones (each explained in that file).
+SERVE_PERFORMANCE_FILE = SERVE_CONFIG.parent / "k8s" / "serve-performance.env"
+SERVE_PERFORMANCE_ENV = {k: v for k, v in dotenv_values(SERVE_PERFORMANCE_FILE).items() if v is not None}
 
 
 @dataclass
