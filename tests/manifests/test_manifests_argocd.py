@@ -107,6 +107,13 @@ def test_a_folder_the_generator_would_wrongly_find_is_caught(repo_copy: Path) ->
     assert paths != [f"environments/{e}" for e in environment_folders(repo_copy)]
 
 
+def test_environments_are_found_and_synced_at_one_revision() -> None:
+    """The generator lists the folders of the revision the Applications then sync."""
+    appset = find(bootstrap(), "ApplicationSet", "guessme")
+    revision = environment_generator(appset)["git"]["revision"]
+    assert revision == appset["spec"]["template"]["spec"]["source"]["targetRevision"] == "main"
+
+
 def test_project_admits_every_source(rendered: dict[str, list[Obj]]) -> None:
     project = find(bootstrap(), "AppProject", "guessme")
     repos = set(project["spec"]["sourceRepos"])
