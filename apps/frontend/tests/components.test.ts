@@ -222,9 +222,10 @@ describe("GameView", () => {
     // With consent, both finished rounds were posted as labelled data.
     await vi.waitFor(() => expect(fetchMock).toHaveBeenCalledTimes(2));
     const bodies = fetchMock.mock.calls.map((c) => JSON.parse(String(((c as unknown[])[1] as RequestInit).body)));
-    expect(bodies.map((b) => [b.target, b.guess, b.won, b.model_version])).toEqual([
-      [2, 2, true, "4"],
-      [5, 1, false, "4"],
+    // The server decides who won (from its own reading of the drawing): the body does not claim it.
+    expect(bodies.map((b) => [b.target, b.guess, b.model_version, "won" in b])).toEqual([
+      [2, 2, "4", false],
+      [5, 1, "4", false],
     ]);
     // Each round carries the ticket the server dealt for it, and this browser's anonymous id.
     const deals = received.filter((m) => m.type === "deal");
