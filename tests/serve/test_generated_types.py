@@ -46,12 +46,14 @@ def regenerate(out: Path) -> tuple[Path, Path]:
     if node is None or not (FRONTEND / "node_modules" / "openapi-typescript").is_dir():
         pytest.fail("needs node and the front end's packages: scripts/setup.sh node")
     types = out / "generated"
-    cmd = [node, "scripts/gen-types.mjs", "--openapi", str(doc), "--schemas", str(schemas), "--out", str(types)]
-    subprocess.run(cmd, cwd=FRONTEND, check=True, timeout=120)
+    args = ["--openapi", str(doc), "--schemas", str(schemas), "--out", str(types)]
+    subprocess.run([node, "scripts/gen-types.mjs", *args], cwd=FRONTEND, check=True, timeout=120)
     return schemas, types
 
 
 def test_committed_schemas_and_typescript_are_regenerated(tmp_path: Path) -> None:
     schemas, types = regenerate(tmp_path)
-    assert not (stale := _differences(schemas, json_schemas.SCHEMAS)), f"{stale} in guessme_contracts/schemas {FIX}"
-    assert not (stale := _differences(types, GENERATED)), f"{stale} in apps/frontend/src/generated {FIX}"
+    stale = _differences(schemas, json_schemas.SCHEMAS)
+    assert not stale, f"{stale} in guessme_contracts/schemas {FIX}"
+    stale = _differences(types, GENERATED)
+    assert not stale, f"{stale} in apps/frontend/src/generated {FIX}"
