@@ -36,11 +36,13 @@ class ConnectionSettings:
     client_ip_header: str = ""
 
     @classmethod
-    def from_user_config(cls, config: Mapping[str, Any]) -> "ConnectionSettings":
+    def from_user_config(
+        cls, config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> "ConnectionSettings":
         settings = cls(
             idle_timeout_s=float(config.get("ws_idle_timeout_s", cls.idle_timeout_s)),
             max_per_client=int(config.get("ws_max_per_client", cls.max_per_client)),
-            client_ip_header=trusted_client_header(config),
+            client_ip_header=trusted_client_header(config, environ),
         )
         if not settings.idle_timeout_s > 0 or settings.max_per_client < 1:
             raise ValueError("ws_idle_timeout_s must be > 0 and ws_max_per_client >= 1")
