@@ -12,10 +12,8 @@ import { type Clock, realClock } from "./throttle";
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "idle" | "closed";
 
 // The messages and close codes are generated from guessme_contracts.messages (docs/api.md).
-/**
- * IDLE: the socket was idle: not an error; reconnect when the player draws again.
- * TOO_MANY: too many sockets from this address: reconnect with backoff, and say why.
- */
+// IDLE_CLOSE_CODE: the socket was idle: not an error; reconnect when the player draws again.
+// TOO_MANY_CLOSE_CODE: too many sockets from this address: reconnect with backoff, and say why.
 export const { IDLE_CLOSE_CODE, TOO_MANY_CLOSE_CODE } = WS_CONSTANTS;
 
 // This client numbers its requests, so the answers it reads carry a number id.
