@@ -8,7 +8,7 @@ export GUESSME_ROOT
 # the system python3 runs it before any environment exists). It prints `export NAME=VALUE` lines:
 # GUESSME_STATE (all mutable state of this clone, `make clean` deletes it; an exported one wins), the
 # environments' folders and ML_PYTHON, and the tools' state folders (AIRFLOW_HOME, RAY_AUTH_TOKEN_PATH
-# and DVC_SITE_CACHE_DIR keep an exported value).
+# and DVC_SITE_CACHE_DIR keep an exported value), and the local stack's ports (an exported one wins).
 command -v python3 >/dev/null || { echo "[guessme] error: python3 is needed (3.9 or newer)" >&2; exit 1; }
 layout_exports="$(PYTHONPATH="$GUESSME_ROOT/libs/guessme-contracts/src" python3 -m guessme_contracts.layout shell)" ||
   { echo "[guessme] error: guessme_contracts.layout failed" >&2; exit 1; }
@@ -41,12 +41,7 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export OMP_WAIT_POLICY=PASSIVE
 export npm_config_update_notifier=false
 
-# Local ports (override any of them in the environment).
-export GUESSME_SERVE_PORT="${GUESSME_SERVE_PORT:-8000}"
-export GUESSME_MLFLOW_PORT="${GUESSME_MLFLOW_PORT:-5000}"
-export GUESSME_RAY_DASHBOARD_PORT="${GUESSME_RAY_DASHBOARD_PORT:-8265}"
-export GUESSME_RAY_PORT="${GUESSME_RAY_PORT:-6380}"
-export GUESSME_AIRFLOW_PORT="${GUESSME_AIRFLOW_PORT:-8080}"
+# The local ports (GUESSME_*_PORT) came from the layout too; an exported one wins.
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-http://127.0.0.1:$GUESSME_MLFLOW_PORT}"
 
 mkdir -p "$GUESSME_STATE" "$RAY_TMPDIR"

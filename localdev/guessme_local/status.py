@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
+from guessme_contracts.overlay import committed_model_uri
 from guessme_local import ray_head
-from guessme_local.overlay import committed_model_uri
 from guessme_local.stack import Settings, running
 from guessme_pipeline.deploy_status import DeployStatus, read_status, status_path
 from guessme_pipeline.git import Git, GitError

@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 import yaml
 
+from guessme_contracts.model_uri import ModelRef, ModelUriError
 from guessme_pipeline.deploy_status import (
     DEGRADED,
     HEALTHY,
@@ -50,7 +51,6 @@ from guessme_pipeline.deploy_status import (
     write_status,
 )
 from guessme_pipeline.git import Git, GitError
-from guessme_pipeline.overlay import ModelRef, OverlayError
 
 log = logging.getLogger("guessme.sync")
 SERVICE_NAME = "guessme-serve"
@@ -134,7 +134,7 @@ def render_commit(repo: Path, commit: str, env: str) -> Rendered:
     if uri is not None:
         try:  # the same rule as promotion: deploy immutable versions only, never an alias
             ModelRef.parse(uri)
-        except OverlayError as exc:
+        except ModelUriError as exc:
             raise RefusedURI(uri, str(exc)) from exc
     return Rendered(commit, uri, config)
 

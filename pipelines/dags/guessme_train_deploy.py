@@ -23,6 +23,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from guessme_contracts.overlay import ENV_NAME_PATTERN
 from guessme_pipeline import cluster_dag, cluster_tasks, tasks
 from guessme_pipeline.settings import RunSettings, default_repo
 
@@ -43,9 +44,7 @@ def _settings() -> RunSettings:
     tags=["guessme", "mlops", "gitops"],
     doc_md=__doc__,
     params={
-        "env": Param(
-            "local", type="string", pattern="^[a-z0-9][a-z0-9-]*$", description="environments/<env>"
-        ),
+        "env": Param("local", type="string", pattern=ENV_NAME_PATTERN, description="environments/<env>"),
         "repo": Param(
             default_repo(), type="string", description="Git working copy: DVC data, params.yaml, overlays"
         ),

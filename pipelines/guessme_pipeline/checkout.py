@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from guessme_contracts.layout import Layout
 from guessme_pipeline.git import Git
 from guessme_pipeline.ml import ml_python, run_step
 from guessme_pipeline.settings import RunSettings
@@ -32,8 +33,9 @@ def branch_head(s: RunSettings) -> str:
 
 
 def ml_venv(s: RunSettings) -> Path:
-    """The ML environment dvc.yaml's commands name (.guessme/venvs/ml, relative to the checkout)."""
-    linked = s.repo / ".guessme" / "venvs" / "ml"
+    """The ML environment to link into the checkout: the working copy's (scripts/setup.sh links it into
+    its state folder), else the pipeline's own ML interpreter's."""
+    linked = s.layout.ml_venv
     return linked.resolve() if linked.exists() else Path(ml_python()).parents[1]
 
 
@@ -62,7 +64,8 @@ def ensure(s: RunSettings, commit: str) -> Path:
     remove(s)
     path.parent.mkdir(parents=True, exist_ok=True)
     Git(s.repo).run("worktree", "add", "--detach", str(path), commit)
-    venv_link = path / ".guessme" / "venvs" / "ml"
+    # Where dvc.yaml's commands find it: the layout's default place in a clone, relative to the checkout.
+    venv_link = Layout.at(path).ml_venv
     venv_link.parent.mkdir(parents=True, exist_ok=True)
     venv_link.symlink_to(ml_venv(s), target_is_directory=True)
     _restore_state(dvc_state_dir(s), path)
@@ -94,7 +97,7 @@ def _take_player_data(s: RunSettings, checkout: Path) -> None:
         return
     snapshot = player_snapshot(s)
     if snapshot.is_dir():
-        shutil.copytree(snapshot, checkout / "data" / "player", dirs_exist_ok=True)
+        shutil.copytree(snapshot, Layout.at(checkout).player_data, dirs_exist_ok=True)
     data["include_player"] = True
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 

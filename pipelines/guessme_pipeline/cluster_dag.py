@@ -14,7 +14,9 @@ import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from guessme_contracts.overlay import ENV_NAME_PATTERN
 from guessme_pipeline import cluster_tasks, tasks
+from guessme_pipeline.settings import PipelineSettings
 
 K8S_CONN_ID = cluster_tasks.K8S_CONN_ID
 
@@ -24,6 +26,7 @@ def _settings() -> cluster_tasks.ClusterSettings:
 
 
 def build(dag_id: str) -> DAG:
+    settings = PipelineSettings()
     with DAG(
         dag_id=dag_id,
         schedule=None,
@@ -33,16 +36,14 @@ def build(dag_id: str) -> DAG:
         tags=["guessme", "mlops", "gitops", "kubernetes"],
         doc_md=__doc__,
         params={
-            "env": Param(
-                "local", type="string", pattern="^[a-z0-9][a-z0-9-]*$", description="environments/<env>"
-            ),
+            "env": Param("local", type="string", pattern=ENV_NAME_PATTERN, description="environments/<env>"),
             "push_remote": Param(
-                cluster_tasks.default_remote(),
+                settings.gitops_remote,
                 type="string",
                 description="the Git remote Argo CD watches (GUESSME_GITOPS_REMOTE)",
             ),
             "push_branch": Param(
-                cluster_tasks.default_branch(), type="string", description="the branch Argo CD tracks"
+                settings.gitops_branch, type="string", description="the branch Argo CD tracks"
             ),
             "pull_request": Param(
                 False, type="boolean", description="open a pull request instead of pushing the branch"

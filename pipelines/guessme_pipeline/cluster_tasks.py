@@ -10,37 +10,24 @@ different data are not comparable, and then only `force_promote` promotes.
 """
 
 import dataclasses
-import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from guessme_contracts.overlay import check_env_name
 from guessme_pipeline import rayjob, registry, remote_promote, verify
 from guessme_pipeline.gate import Decision, GateParams, decide
-from guessme_pipeline.overlay import overlay_path
 from guessme_pipeline.publish import PushTarget
+from guessme_pipeline.settings import ARGOCD_POLL_S, PipelineSettings
 
-RUNNER_ENV = "GUESSME_PIPELINE_RUNNER"  # "kubernetes" in the Airflow image (platform/airflow/Dockerfile)
 TEST_SET_TAG = "data.md5.test"
 K8S_CONN_ID = "kubernetes_default"  # in-cluster credentials when the connection is not defined
-# A pushed commit reaches the cluster when Argo CD next polls Git: argocd-cm `timeout.reconciliation`
-# (120 s) plus up to `timeout.reconciliation.jitter` (60 s), the defaults of Argo CD v3.5.1
-# (docs/operator-manual/argocd-cm.yaml). Verification waits that long on top of promote.verify_timeout_s.
-ARGOCD_POLL_S = 180.0
 
 
 def runs_on_kubernetes() -> bool:
-    return os.environ.get(RUNNER_ENV, "local") == "kubernetes"
-
-
-def default_remote() -> str:
-    return os.environ.get("GUESSME_GITOPS_REMOTE", "")
-
-
-def default_branch() -> str:
-    return os.environ.get("GUESSME_GITOPS_BRANCH") or "main"
+    return PipelineSettings().pipeline_runner == "kubernetes"
 
 
 @dataclass(frozen=True)
@@ -53,27 +40,29 @@ class ClusterSettings:
     sync_wait_s: float = ARGOCD_POLL_S
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "ClusterSettings":
-        env = str(params.get("env") or "local")
-        overlay_path(env)  # validates the name
-        remote = str(params.get("push_remote") or default_remote())
+    def from_params(
+        cls, params: Mapping[str, Any], settings: PipelineSettings | None = None
+    ) -> "ClusterSettings":
+        settings = settings or PipelineSettings()
+        env = check_env_name(str(params.get("env") or "local"))
+        remote = str(params.get("push_remote") or settings.gitops_remote)
         if not remote:
             raise ValueError("no Git remote to promote to: set push_remote or GUESSME_GITOPS_REMOTE")
         return cls(
             env=env,
             target=PushTarget(
                 remote=remote,
-                branch=str(params.get("push_branch") or default_branch()),
+                branch=str(params.get("push_branch") or settings.gitops_branch),
                 pull_request=bool(params.get("pull_request", False)),
             ),
             force_promote=bool(params.get("force_promote", False)),
             training=rayjob.TrainingSettings(
-                namespace=os.environ.get("GUESSME_RAY_NAMESPACE", "guessme"),
-                poll_seconds=float(os.environ.get("GUESSME_RAYJOB_POLL_SECONDS", "10")),
+                namespace=settings.ray_namespace,
+                poll_seconds=settings.rayjob_poll_seconds,
                 timeout_seconds=float(params.get("rayjob_timeout_s") or 3600),
             ),
             serve_url=str(params.get("serve_url") or ""),
-            sync_wait_s=float(os.environ.get("GUESSME_GITOPS_SYNC_WAIT_S", ARGOCD_POLL_S)),
+            sync_wait_s=settings.gitops_sync_wait_s,
         )
 
     def served_url(self) -> str:

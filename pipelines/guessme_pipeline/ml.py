@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from guessme_pipeline.settings import PipelineSettings
+
 log = logging.getLogger(__name__)
 
 
@@ -21,11 +23,8 @@ class StepFailed(RuntimeError):
 
 
 def ml_python() -> str:
-    """The ML interpreter: $ML_PYTHON (scripts/lib.sh exports it), else the repo's linked venv."""
-    if os.environ.get("ML_PYTHON"):
-        return os.environ["ML_PYTHON"]
-    root = Path(os.environ.get("GUESSME_ROOT", Path(__file__).resolve().parents[2]))
-    return str(root / ".guessme" / "venvs" / "ml" / "bin" / "python")
+    """The ML interpreter (PipelineSettings.ml_interpreter: $ML_PYTHON, else the clone's linked one)."""
+    return str(PipelineSettings().ml_interpreter)
 
 
 def ml_env(extra: dict[str, str] | None = None) -> dict[str, str]:

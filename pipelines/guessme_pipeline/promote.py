@@ -19,8 +19,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from guessme_contracts.model_uri import ModelRef
+from guessme_contracts.overlay import overlay_path, read_model, with_model
 from guessme_pipeline.git import Git, GitError, RefMoved
-from guessme_pipeline.overlay import ModelRef, overlay_path, read_model, with_model
 
 # The pipeline commits as a bot unless the caller's environment names an author.
 BOT_IDENTITY = {

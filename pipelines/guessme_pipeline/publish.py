@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from guessme_contracts.overlay import overlay_path, read_model, with_model
 from guessme_pipeline.git import Git, GitError
-from guessme_pipeline.overlay import overlay_path, read_model, with_model
 from guessme_pipeline.promote import Candidate, build_commit, commit_message, repo_lock
 
 ASKPASS = (

@@ -10,8 +10,8 @@ superseded by a later promotion), nothing is committed.
 from dataclasses import dataclass
 from pathlib import Path
 
+from guessme_contracts.overlay import overlay_path
 from guessme_pipeline.git import Git, RefMoved
-from guessme_pipeline.overlay import overlay_path
 from guessme_pipeline.promote import (
     PromotionError,
     _check_worktree_clean,

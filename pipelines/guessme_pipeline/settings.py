@@ -1,18 +1,73 @@
-"""One DAG run's settings, from the run's params (the Airflow UI form or `dag.test(run_conf=...)`)."""
+"""The pipeline runtime's settings: one object read from the environment, and one DAG run's settings.
 
-import os
+`PipelineSettings` is what the Airflow worker's environment says (scripts/lib.sh exports it locally,
+the Airflow chart's values on Kubernetes), read once per use with pydantic-settings, so a wrong value
+fails with the variable's name. Every path default comes from guessme_contracts.layout: nothing here
+computes one of its own. `RunSettings` is one DAG run's, from the run's params (the Airflow UI form or
+`dag.test(run_conf=...)`).
+"""
+
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from guessme_pipeline.overlay import overlay_path
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from guessme_contracts.layout import LOCAL_PORTS, Layout, checkout_root
+from guessme_contracts.overlay import check_env_name
 from guessme_pipeline.publish import PushTarget
+
+# A pushed commit reaches the cluster when Argo CD next polls Git: argocd-cm `timeout.reconciliation`
+# (120 s) plus up to `timeout.reconciliation.jitter` (60 s), the defaults of Argo CD v3.5.1
+# (docs/operator-manual/argocd-cm.yaml). Verification waits that long on top of promote.verify_timeout_s.
+ARGOCD_POLL_S = 180.0
+
+
+class PipelineSettings(BaseSettings):
+    """The pipeline's environment. Each field reads GUESSME_<NAME> unless it names another variable;
+    an empty variable counts as unset."""
+
+    model_config = SettingsConfigDict(env_prefix="GUESSME_", env_ignore_empty=True, frozen=True)
+
+    root: Path = Field(default_factory=checkout_root, description="the clone the stack runs from")
+    state: Path | None = Field(default=None, description="its state folder; unset: the layout's default")
+    gitops_repo: Path | None = Field(default=None, description="the working copy the local DAG promotes in")
+    player_data: Path | None = Field(
+        default=None, description="the players' rounds; unset: the layout's default"
+    )
+    ml_python: Path | None = Field(
+        default=None, validation_alias="ML_PYTHON", description="the ML interpreter; unset: the layout's"
+    )
+    serve_port: int = Field(default=LOCAL_PORTS["GUESSME_SERVE_PORT"], description="the local game's port")
+    # Kubernetes: the Airflow image sets "kubernetes" (platform/airflow/Dockerfile).
+    pipeline_runner: Literal["local", "kubernetes"] = "local"
+    gitops_remote: str = Field(default="", description="the Git remote Argo CD watches")
+    gitops_branch: str = "main"
+    gitops_sync_wait_s: float = Field(default=ARGOCD_POLL_S, ge=0)
+    ray_namespace: str = "guessme"
+    rayjob_poll_seconds: float = Field(default=10.0, gt=0)
+
+    def layout(self, repo: Path | None = None) -> Layout:
+        """The layout of `repo` (default: the clone) with this environment's overrides."""
+        return Layout.at(repo or self.root, self.state, self.player_data)
+
+    @property
+    def default_repo(self) -> Path:
+        """The Git working copy the local DAG trains and promotes in, unless a run names one."""
+        return self.gitops_repo or self.root
+
+    @property
+    def ml_interpreter(self) -> Path:
+        """$ML_PYTHON (scripts/lib.sh exports it), else the clone's linked ML environment."""
+        return self.ml_python or self.layout().ml_python
 
 
 def default_repo() -> str:
-    return os.environ.get("GUESSME_GITOPS_REPO") or os.environ.get("GUESSME_ROOT") or str(Path.cwd())
+    """The DAG form's default `repo` (a string: Airflow params are JSON)."""
+    return str(PipelineSettings().default_repo)
 
 
 @dataclass(frozen=True)
@@ -26,15 +81,22 @@ class RunSettings:
     work_dir: Path  # this run's scratch files (step results, the scratch checkout the DVC stages run in)
     state_dir: Path  # the working copy's state folder (DVC stages' download cache, Ray results)
     push: PushTarget | None = None  # publish the promotion to a remote (optional)
+    player_data: Path | None = None  # the players' rounds folder; None: the layout's for `repo`
+
+    @property
+    def layout(self) -> Layout:
+        return Layout.at(self.repo, self.state_dir, self.player_data)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], run_id: str) -> "RunSettings":
-        repo = Path(params.get("repo") or default_repo()).resolve()
+    def from_params(
+        cls, params: Mapping[str, Any], run_id: str, settings: PipelineSettings | None = None
+    ) -> "RunSettings":
+        settings = settings or PipelineSettings()
+        repo = Path(params.get("repo") or settings.default_repo).resolve()
         if not (repo / ".git").exists():
             raise ValueError(f"repo {repo} is not a Git working copy")
-        env = str(params.get("env") or "local")
-        overlay_path(env)  # validates the name
-        state = Path(os.environ.get("GUESSME_STATE") or repo / ".guessme")
+        env = check_env_name(str(params.get("env") or "local"))
+        layout = settings.layout(repo)
         safe_run = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
         push = None
         if params.get("push_remote"):
@@ -51,6 +113,7 @@ class RunSettings:
             include_player_data=bool(params.get("include_player_data", True)),
             train_on_player_data=bool(params.get("train_on_player_data", False)),
             force_promote=bool(params.get("force_promote", False)),
-            work_dir=state / "pipeline-runs" / safe_run,
-            state_dir=state,
+            work_dir=layout.pipeline_runs / safe_run,
+            state_dir=layout.state,
+            player_data=layout.player_data,
         )

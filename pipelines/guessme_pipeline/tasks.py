@@ -16,13 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from guessme_contracts.layout import Layout
+from guessme_contracts.model_uri import ModelRef
 from guessme_pipeline import checkout, publish, registry
 from guessme_pipeline.gate import GateParams, decide
 from guessme_pipeline.ml import run_json_step, run_step
-from guessme_pipeline.overlay import ModelRef
 from guessme_pipeline.promote import Candidate, deployed_model
 from guessme_pipeline.promote import promote as promote_commit
-from guessme_pipeline.settings import RunSettings
+from guessme_pipeline.settings import PipelineSettings, RunSettings
 
 
 class GateBlocked(RuntimeError):
@@ -54,12 +57,6 @@ def _keep(source: Path, s: RunSettings) -> Path:
     return target
 
 
-def player_data_dir(repo: Path) -> Path:
-    """The players' data folder the game writes (GUESSME_PLAYER_DATA, as the serve app reads it)."""
-    path = Path(os.environ.get("GUESSME_PLAYER_DATA") or repo / "data" / "player")
-    return path.parent if path.suffix == ".jsonl" else path
-
-
 def snapshot_player_data(source: Path, snapshot: Path) -> dict[str, Any] | None:
     """A fixed copy of the folder's JSON-lines files (round shards, tombstones) and its hash; None if
     nobody has played. Closed shards never change, so only the open one can differ between runs."""
@@ -88,7 +85,7 @@ def prepare_data(s: RunSettings) -> dict[str, Any]:
     snapshot = checkout.player_snapshot(s)
     shutil.rmtree(snapshot, ignore_errors=True)
     if s.include_player_data or s.train_on_player_data:  # train and evaluate a fixed copy
-        player = snapshot_player_data(player_data_dir(s.repo), snapshot) or player
+        player = snapshot_player_data(s.layout.player_data, snapshot) or player
     with scratch_checkout(s, commit) as work:
         _dvc_repro(s, work, "prepare")
         data_tests(s, work)
@@ -103,13 +100,24 @@ def data_tests(s: RunSettings, work: Path) -> None:
     expectations = work / "tests" / "data" / "test_dataset.py"
     if not expectations.is_file():  # a commit from before the tier
         return
-    prepared, player = work / "data" / "prepared", work / "data" / "player"
+    prepared, player = work / "data" / "prepared", Layout.at(work).player_data
     args = ["-m", "pytest", str(expectations), "-q", "--prepared-dir", str(prepared)]
-    # The code the stages themselves run (dvc.yaml's `py`): this commit's, not the scheduler's.
-    code = os.pathsep.join(str(work / p) for p in ("libs/guessme-core/src", "apps/guessme-train/src"))
+    # The code the stages themselves run: this commit's, not the scheduler's.
+    code = os.pathsep.join(str(work / p) for p in stage_pythonpath(work))
     run_step(
         "data tests", [*args, "--player-dir", str(player)], work, {**checkout.dvc_env(s), "PYTHONPATH": code}
     )
+
+
+def stage_pythonpath(work: Path) -> list[str]:
+    """The checkout-relative PYTHONPATH the DVC stages run with: the one dvc.yaml's `py` variable sets."""
+    variables: dict[str, Any] = {}
+    for entry in yaml.safe_load((work / "dvc.yaml").read_text()).get("vars", []):
+        variables.update(entry if isinstance(entry, dict) else {})
+    for word in str(variables.get("py", "")).split():
+        if word.startswith("PYTHONPATH="):
+            return word.removeprefix("PYTHONPATH=").split(":")
+    raise ValueError(f"{work / 'dvc.yaml'}: its `py` variable sets no PYTHONPATH")
 
 
 def train(s: RunSettings, data: dict[str, Any]) -> dict[str, Any]:
@@ -221,9 +229,7 @@ def verify(s: RunSettings, promoted: dict[str, Any], params: dict[str, Any]) -> 
     mode = str(params.get("verify") or "local")
     if mode == "cluster" and not params.get("serve_url"):
         raise ValueError("verify=cluster needs serve_url: the game's URL as this worker reaches it")
-    serve_url = str(
-        params.get("serve_url") or f"http://127.0.0.1:{os.environ.get('GUESSME_SERVE_PORT', '8000')}"
-    )
+    serve_url = str(params.get("serve_url") or f"http://127.0.0.1:{PipelineSettings().serve_port}")
     k8s = None
     if mode == "cluster":  # the RayService's status, through the Kubernetes API (as the cluster DAG reads it)
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook

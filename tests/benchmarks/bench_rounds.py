@@ -47,7 +47,7 @@ def _serve(port: int, folder: str, settings: dict[str, Any]) -> None:
     from guessme_serve.api import bind_service, create_api
     from guessme_serve.model_holder import LoadedModel, ModelHolder
     from guessme_serve.rounds import RoundStore
-    from guessme_serve.service import GuessmeService, Settings
+    from guessme_serve.service import GuessmeService, ServiceSettings
     from guessme_serve.tickets import TicketSigner
     from guessme_train.params import load_params
 
@@ -57,7 +57,7 @@ def _serve(port: int, folder: str, settings: dict[str, Any]) -> None:
     service = GuessmeService(ModelHolder(), RoundStore(Path(folder)), TicketSigner(os.urandom(32)))
     service.holder.current = model
     service.holder.remember(model)
-    service.apply(Settings(**settings))
+    service.apply(ServiceSettings(**settings))
     bind_service(service)
     asyncio.run(uvicorn.Server(uvicorn.Config(create_api(), port=port, log_level="error")).serve())
 

@@ -54,7 +54,7 @@ def test_the_served_commit_points_the_platform_at_the_remote(served: tuple[Path,
 def test_the_promotion_pushes_with_the_token_and_only_with_it(
     served: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from guessme_pipeline.overlay import ModelRef
+    from guessme_contracts.model_uri import ModelRef
     from guessme_pipeline.promote import Candidate
     from guessme_pipeline.publish import PublishError, PushTarget
     from guessme_pipeline.remote_promote import push_promotion

@@ -46,6 +46,8 @@ def test_shell_exports_keep_lib_sh_override_rules() -> None:
     assert exports["ML_PYTHON"] == "/c/.guessme/venvs/ml/bin/python"  # ...and never this one
     assert exports["GUESSME_STATE"] == "/c/.guessme"
     assert shell_exports(lay, {})["AIRFLOW_HOME"] == "/c/.guessme/airflow"
+    ports = shell_exports(lay, {"GUESSME_SERVE_PORT": "18000"})
+    assert (ports["GUESSME_SERVE_PORT"], ports["GUESSME_MLFLOW_PORT"]) == ("18000", "5000")
 
 
 def test_the_shell_entry_runs_on_the_standard_library_alone(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_overlay_path_and_environment_names() -> None:
     assert overlay_path("local") == "environments/local/model.env"
     assert model_env_file(Path("/r"), "prod-2") == Path("/r/environments/prod-2/model.env")
-    for bad in ("Prod", "../prod", "", "-x", "a/b", "a b"):
+    for bad in ("Prod", "../prod", "", "-x", "a/b", "a b", "prod\n"):
         with pytest.raises(OverlayError, match="lower-case"):
             overlay_path(bad)
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from support.repo_snapshot import git, snapshot_repo
 
-from guessme_pipeline.overlay import ModelRef
+from guessme_contracts.model_uri import ModelRef
 from guessme_pipeline.promote import Candidate, promote
 
 # A "1": one vertical stroke of ink in the middle of the 28x28 canvas.

@@ -195,7 +195,7 @@ def user_config(text: str) -> dict:
 def client_ip_headers(objs: list[Obj]) -> dict[str, str]:
     """where -> the header each Serve container's replicas would trust, as the app computes it from the
     rendered serveConfigV2 user_config and the container's environment."""
-    from guessme_serve.service import Settings
+    from guessme_serve.service import ServiceSettings as Settings
 
     config = user_config(serve_config_text(objs))
     out = {}
@@ -214,7 +214,7 @@ def test_cluster_serve_trusts_only_the_ingress_header(env: str, rendered: dict[s
 
 def test_local_serve_trusts_no_header() -> None:
     # `make up` deploys serve-config.yaml as is, and no proxy stands in front of it.
-    from guessme_serve.service import Settings
+    from guessme_serve.service import ServiceSettings as Settings
     from guessme_serve.ws_connections import CLIENT_IP_HEADER_ENV
 
     assert Settings.from_user_config(user_config(SERVE_CONFIG.read_text()), {}).client_ip_header == ""
@@ -241,7 +241,7 @@ def test_a_missing_or_overridden_header_is_caught(rendered: dict[str, list[Obj]]
 
 def volume_problems(objs: list[Obj]) -> list[str]:
     from guessme_serve.rounds import SHARD_MAX_BYTES
-    from guessme_serve.service import Settings
+    from guessme_serve.service import ServiceSettings as Settings
 
     budget = int(
         Settings.from_user_config(user_config(serve_config_text(objs)), {}).player_disk_budget_mb * 2**20

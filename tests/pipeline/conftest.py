@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import make_repo
 
+from guessme_contracts.layout import Layout
+
 REPO = Path(__file__).resolve().parents[2]
-STATE = Path(os.environ.get("GUESSME_STATE", REPO / ".guessme"))
-AIRFLOW_HOME = STATE / "test-runs" / f"airflow-{os.getpid()}"
+LAYOUT = Layout.from_env()
+AIRFLOW_HOME = LAYOUT.state / "test-runs" / f"airflow-{os.getpid()}"
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "pipelines" / "dags")
-os.environ.setdefault("ML_PYTHON", str(STATE / "venvs" / "ml" / "bin" / "python"))
+os.environ.setdefault("ML_PYTHON", str(LAYOUT.ml_python))
 
 
 @pytest.fixture

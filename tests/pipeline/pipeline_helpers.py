@@ -4,6 +4,8 @@ from pathlib import Path
 
 from support.repo_snapshot import OVERLAY, committed_uri, git, init_repo, snapshot_repo
 
+from guessme_contracts.overlay import model_env_file
+
 __all__ = ["MODEL_ENV", "OVERLAY", "committed_uri", "git", "make_repo", "snapshot_repo"]
 
 MODEL_ENV = (
@@ -14,7 +16,8 @@ MODEL_ENV = (
 
 def make_repo(path: Path, model_env: str = MODEL_ENV) -> Path:
     """A Git repository with one commit: an overlay file and an unrelated source file."""
-    (path / "environments" / "local").mkdir(parents=True)
-    (path / "environments" / "local" / "model.env").write_text(model_env)
+    overlay = model_env_file(path, "local")
+    overlay.parent.mkdir(parents=True)
+    overlay.write_text(model_env)
     (path / "README.md").write_text("guessme\n")
     return init_repo(path)

@@ -19,8 +19,8 @@ def run_gate(
     deployed_uri: str | None = "models:/guessme-cnn/4",
     force: bool = False,
 ) -> dict[str, Any]:
+    from guessme_contracts.model_uri import ModelRef
     from guessme_pipeline import cluster_tasks, registry, remote_promote
-    from guessme_pipeline.overlay import ModelRef
 
     deployed = ModelRef.parse(deployed_uri) if deployed_uri else None
     monkeypatch.setattr(remote_promote, "deployed", lambda target, env: (deployed, "f" * 40, None))

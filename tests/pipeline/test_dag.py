@@ -15,6 +15,8 @@ import httpx
 import pytest
 from pipeline_helpers import OVERLAY, committed_uri, git, snapshot_repo
 
+from guessme_contracts.layout import Layout
+
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "guessme_train_deploy"
 TASKS = ["data", "train", "evaluate", "register", "promote", "champion", "verify"]
@@ -77,8 +79,9 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clone of the project with a fresh overlay (no model yet) and tiny training params, committed."""
     repo = snapshot_repo(tmp_path_factory.mktemp("pipeline") / "guessme")
     # What `scripts/setup.sh ml` does in a fresh clone: link the cached ML environment (dvc.yaml uses it).
-    (repo / ".guessme" / "venvs").mkdir(parents=True)
-    (repo / ".guessme" / "venvs" / "ml").symlink_to(Path(os.environ["ML_PYTHON"]).parents[1])
+    venv = Layout.at(repo).ml_venv
+    venv.parent.mkdir(parents=True)
+    venv.symlink_to(Path(os.environ["ML_PYTHON"]).parents[1])
     set_param(repo, "prepare", "limit", "2000")
     set_param(repo, "train", "epochs", "1")
     git(repo, "commit", "--quiet", "-am", "tiny training for tests")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import OVERLAY, committed_uri, git, make_repo
 
-from guessme_pipeline.overlay import ModelRef
+from guessme_contracts.model_uri import ModelRef
 from guessme_pipeline.promote import Candidate, promote
 from guessme_pipeline.publish import PublishError, PushTarget, credentials, github_slug, propose, push_branch
 

@@ -55,7 +55,7 @@ def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
 
 
 def candidate(version: int) -> Any:
-    from guessme_pipeline.overlay import ModelRef
+    from guessme_contracts.model_uri import ModelRef
     from guessme_pipeline.promote import Candidate
 
     return Candidate(

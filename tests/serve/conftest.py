@@ -8,7 +8,10 @@ from pathlib import Path
 import torch
 
 from guessme_core import GuessmeCNN
-from guessme_serve.model_holder import LoadedModel
+from guessme_serve.model_holder import LoadedModel, ModelHolder
+from guessme_serve.rounds import RoundStore
+from guessme_serve.service import GuessmeService
+from guessme_serve.tickets import TicketSigner
 
 
 def tiny_model(version: str = "1", seed: int = 0) -> LoadedModel:
@@ -16,6 +19,16 @@ def tiny_model(version: str = "1", seed: int = 0) -> LoadedModel:
     torch.manual_seed(seed)
     module = GuessmeCNN(width=4).eval()
     return LoadedModel(f"models:/guessme-cnn/{version}", version, module, "2026-01-01T00:00:00+00:00", {})
+
+
+def tiny_service(folder: Path, version: str = "3") -> GuessmeService:
+    """A GuessmeService serving tiny_model(version), its player data in `folder`, a fixed ticket key."""
+    svc = GuessmeService(
+        ModelHolder(lambda uri: tiny_model()), RoundStore(folder / "player"), TicketSigner(b"k" * 32)
+    )
+    svc.holder.current = tiny_model(version)
+    svc.holder.configured_uri = f"models:/guessme-cnn/{version}"
+    return svc
 
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"

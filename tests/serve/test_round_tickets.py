@@ -14,7 +14,7 @@ from guessme_core.player_files import player_hash
 from guessme_serve.api import bind_service, create_api
 from guessme_serve.model_holder import ModelHolder
 from guessme_serve.rounds import TOMBSTONES, RoundStore, shard_paths
-from guessme_serve.service import GuessmeService, Settings
+from guessme_serve.service import GuessmeService, ServiceSettings
 from guessme_serve.tickets import KEY_ENV, KEY_FILE, TicketError, TicketSigner, load_ticket_key
 
 from .conftest import tiny_model
@@ -116,7 +116,7 @@ def test_a_reused_ticket_is_refused_409(client: TestClient, service: GuessmeServ
 def test_a_flood_is_answered_429_stores_at_most_the_quota_and_predictions_go_on(
     client: TestClient, service: GuessmeService
 ) -> None:
-    service.apply(Settings(round_rate_per_s=1000, round_burst=1000, rounds_per_client_per_day=5))
+    service.apply(ServiceSettings(round_rate_per_s=1000, round_burst=1000, rounds_per_client_per_day=5))
     codes = [client.post("/rounds", json=round_body(service)).status_code for _ in range(12)]
     assert codes == [201] * 5 + [429] * 7
     assert len(stored(service)) == 5
@@ -125,7 +125,7 @@ def test_a_flood_is_answered_429_stores_at_most_the_quota_and_predictions_go_on(
     assert refused.headers["retry-after"] == "60"
     assert client.post("/predict", json=STROKES).status_code == 200
     # The short-term rate limit, before any body is read: a burst, then 429.
-    service.apply(Settings(round_rate_per_s=0.01, round_burst=2))
+    service.apply(ServiceSettings(round_rate_per_s=0.01, round_burst=2))
     service.rounds = RoundStore(service.rounds.folder.parent / "other")
     rates = [client.post("/rounds", json=round_body(service)).status_code for _ in range(4)]
     assert rates == [201, 201, 429, 429]
@@ -137,7 +137,7 @@ def test_a_full_disk_budget_answers_507_and_predictions_go_on(
 ) -> None:
     assert client.post("/rounds", json=round_body(service)).status_code == 201
     budget = int(service.rounds.used_bytes() * 1.5)  # room for half a round more
-    service.apply(Settings(player_disk_budget_mb=budget / (1 << 20)))
+    service.apply(ServiceSettings(player_disk_budget_mb=budget / (1 << 20)))
     codes = [client.post("/rounds", json=round_body(service)).status_code for _ in range(2)]
     assert codes == [507, 507]
     res = client.post("/rounds", json=round_body(service))
@@ -160,7 +160,7 @@ def test_delete_my_drawings_writes_a_tombstone_of_the_player_hash(
 def test_behind_a_proxy_the_client_is_the_address_it_appended(
     client: TestClient, service: GuessmeService
 ) -> None:
-    service.apply(Settings(round_rate_per_s=0.01, round_burst=1, client_ip_header="x-forwarded-for"))
+    service.apply(ServiceSettings(round_rate_per_s=0.01, round_burst=1, client_ip_header="x-forwarded-for"))
 
     def post(forwarded: str) -> int:
         return client.post(

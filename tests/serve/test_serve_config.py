@@ -6,6 +6,9 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
+from guessme_serve.service import ServiceSettings
+from guessme_serve.ws_connections import ConnectionSettings
+
 pytestmark = pytest.mark.unit
 
 CONFIG = Path(__file__).resolve().parents[2] / "apps" / "guessme-serve" / "serve-config.yaml"
@@ -36,3 +39,22 @@ def test_substituted_uri_is_still_valid() -> None:
     user_config = schema.applications[0].deployments[0].user_config
     assert user_config is not None
     assert user_config["model_uri"] == "models:/guessme-cnn/7"
+
+
+def _changes_a_setting(key: str, value: object) -> bool:
+    """Whether `key: value` in user_config makes the app behave differently from its defaults."""
+    service = ServiceSettings.from_user_config({key: value}, environ={})
+    connection = ConnectionSettings.from_user_config({key: value}, environ={})
+    return service != ServiceSettings.from_user_config(
+        {}, environ={}
+    ) or connection != ConnectionSettings.from_user_config({}, environ={})
+
+
+def test_user_config_sets_only_known_settings_that_differ_from_the_defaults() -> None:
+    """The app's settings classes own the defaults; the serve config (also the RayService's
+    serveConfigV2) carries overrides only, so a default is never written twice."""
+    schema = ServeDeploySchema.model_validate(yaml.safe_load(CONFIG.read_text()))
+    user_config = dict(schema.applications[0].deployments[0].user_config or {})
+    user_config.pop("model_uri")
+    pointless = sorted(key for key, value in user_config.items() if not _changes_a_setting(key, value))
+    assert not pointless, f"{pointless}: unknown settings, or the app's own defaults restated (drop them)"

@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from guessme_serve.ws_connections import IDLE_CLOSE_CODE, TOO_MANY_CLOSE_CODE
+from guessme_contracts.messages import IDLE_CLOSE_CODE, TOO_MANY_CLOSE_CODE
 
 pytestmark = pytest.mark.integration
 

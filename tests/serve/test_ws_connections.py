@@ -13,17 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from guessme_contracts.messages import IDLE_CLOSE_CODE, TOO_MANY_CLOSE_CODE
 from guessme_serve.api import bind_service, create_api
 from guessme_serve.model_holder import ModelHolder
 from guessme_serve.rounds import RoundStore
 from guessme_serve.service import GuessmeService
-from guessme_serve.ws_connections import (
-    CONNECTIONS,
-    IDLE_CLOSE_CODE,
-    TOO_MANY_CLOSE_CODE,
-    ConnectionSettings,
-    client_address,
-)
+from guessme_serve.ws_connections import CONNECTIONS, ConnectionSettings, client_address
 
 from .conftest import tiny_model
 
@@ -104,8 +99,10 @@ def test_bad_settings_are_refused(config: dict[str, object]) -> None:
         ConnectionSettings.from_user_config(config)
 
 
-def test_the_game_knows_the_close_codes() -> None:
-    """socket.ts names the same codes (the game reconnects quietly on idle, says why on the cap)."""
+def test_the_game_reads_the_close_codes_from_the_contract() -> None:
+    """socket.ts takes the codes from the TypeScript generated from guessme_contracts (kept current by
+    test_generated_types.py), so the game reconnects quietly on idle and says why on the cap; no copy."""
     text = SOCKET_TS.read_text()
-    assert re.search(rf"export const IDLE_CLOSE_CODE = {IDLE_CLOSE_CODE};", text)
-    assert re.search(rf"export const TOO_MANY_CLOSE_CODE = {TOO_MANY_CLOSE_CODE};", text)
+    assert re.search(r"\{ IDLE_CLOSE_CODE, TOO_MANY_CLOSE_CODE \} = WS_CONSTANTS;", text)
+    assert str(IDLE_CLOSE_CODE) not in text
+    assert str(TOO_MANY_CLOSE_CODE) not in text

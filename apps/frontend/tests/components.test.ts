@@ -7,6 +7,7 @@ import ProbabilityBars from "../src/components/ProbabilityBars.vue";
 import { GuessSocket } from "../src/lib/socket";
 import type { Stroke } from "../src/lib/strokes";
 import { SOCKET_KEY } from "../src/lib/useGuessSocket";
+import type { ServerMessage } from "../src/generated/ws-server-message";
 import GameView from "../src/views/GameView.vue";
 import { type FakePen, drawStroke, installFakeCanvas, placeCanvas } from "./fakes";
 
@@ -18,8 +19,10 @@ let penOf: (c: Element) => FakePen;
 
 /** The fake server: deals the wished digit (a test setup), and its model "sees" as many strokes as were
  * drawn, sure from the second stroke on. */
-function answer(msg: Msg) {
-  if (msg.type === "deal") return { type: "round", id: msg.id, target: msg.target ?? 0, ticket: `t${msg.id}` };
+function answer(msg: Msg): ServerMessage {
+  if (msg.type === "deal") {
+    return { type: "round", id: msg.id, target: msg.target ?? 0, ticket: `t${msg.id}`, expires_in_s: 300 };
+  }
   const digit = msg.strokes.length;
   const sure = digit >= 2 ? 0.95 : 0.55;
   const probabilities = Array.from({ length: 10 }, (_, d) => (d === digit ? sure : (1 - sure) / 9));
@@ -222,9 +225,10 @@ describe("GameView", () => {
     // With consent, both finished rounds were posted as labelled data.
     await vi.waitFor(() => expect(fetchMock).toHaveBeenCalledTimes(2));
     const bodies = fetchMock.mock.calls.map((c) => JSON.parse(String(((c as unknown[])[1] as RequestInit).body)));
-    expect(bodies.map((b) => [b.target, b.guess, b.won, b.model_version])).toEqual([
-      [2, 2, true, "4"],
-      [5, 1, false, "4"],
+    // The server decides who won (from its own reading of the drawing): the body does not claim it.
+    expect(bodies.map((b) => [b.target, b.guess, b.model_version, "won" in b])).toEqual([
+      [2, 2, "4", false],
+      [5, 1, "4", false],
     ]);
     // Each round carries the ticket the server dealt for it, and this browser's anonymous id.
     const deals = received.filter((m) => m.type === "deal");

@@ -148,7 +148,7 @@ describe("GuessSocket", () => {
     server.on("connection", (sock) => {
       sock.on("message", () => {
         sock.send("not json");
-        sock.send(JSON.stringify({ type: "error", id: 1, code: "bad_input", message: "empty drawing" }));
+        sock.send(JSON.stringify({ type: "error", id: 1, code: "invalid_input", message: "empty drawing" }));
       });
     });
     const { socket } = makeSocket();
@@ -158,7 +158,7 @@ describe("GuessSocket", () => {
     await vi.waitFor(() => expect(socket.state).toBe("connected"));
     socket.predict(drawing);
     await vi.waitFor(() => expect(errors).toHaveLength(1));
-    expect(errors[0]).toEqual({ id: 1, code: "bad_input", message: "empty drawing" });
+    expect(errors[0]).toEqual({ id: 1, code: "invalid_input", message: "empty drawing" });
     socket.close();
   });
 

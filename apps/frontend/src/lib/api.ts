@@ -1,15 +1,12 @@
-// The serve app's REST endpoints (same origin: the serve app or nginx proxies them).
+// The serve app's REST endpoints (same origin: the serve app or nginx proxies them). The bodies'
+// types are generated from the app's OpenAPI document (src/generated/api.ts, `npm run gen:types`).
 
+import type { components } from "../generated/api";
 import type { RoundResult } from "./game";
 
-export interface ModelInfo {
-  model_uri: string | null;
-  model_version: string | number | null;
-  loaded_at?: string | null;
-  metrics?: Record<string, number> | null;
-  last_error?: string | null;
-  live?: { rounds: number; won: number; lost: number; accuracy: number | null } | null;
-}
+type Schemas = components["schemas"];
+export type ModelInfo = Schemas["ModelInfo"];
+export type RoundIn = Schemas["RoundIn"];
 
 export class ApiError extends Error {
   constructor(
@@ -39,9 +36,10 @@ export async function fetchModel(fetchImpl: typeof fetch = fetch): Promise<Model
   return (await res.json()) as ModelInfo;
 }
 
-/** Saves a finished round as labelled player data (only ever called with the player's consent). */
-export async function postRound(round: RoundResult, playerId: string, fetchImpl: typeof fetch = fetch): Promise<string> {
-  const body = {
+/** The body `POST /rounds` takes, or null for a round that cannot be saved (never dealt, or no answer). */
+export function roundBody(round: RoundResult, playerId: string): RoundIn | null {
+  if (round.ticket === null || round.guess === null || round.probabilities === null) return null;
+  return {
     ticket: round.ticket,
     player_id: playerId,
     strokes: round.strokes,
@@ -50,10 +48,14 @@ export async function postRound(round: RoundResult, playerId: string, fetchImpl:
     target: round.target,
     guess: round.guess,
     probabilities: round.probabilities,
-    model_uri: round.model_uri,
     model_version: round.model_version,
-    won: round.won,
   };
+}
+
+/** Saves a finished round as labelled player data (only ever called with the player's consent). */
+export async function postRound(round: RoundResult, playerId: string, fetchImpl: typeof fetch = fetch): Promise<string> {
+  const body = roundBody(round, playerId);
+  if (body === null) throw new Error("this round cannot be saved: it was not dealt by the server or got no answer");
   const res = await check(
     await fetchImpl("/rounds", {
       method: "POST",
@@ -61,7 +63,7 @@ export async function postRound(round: RoundResult, playerId: string, fetchImpl:
       body: JSON.stringify(body),
     }),
   );
-  return ((await res.json()) as { id: string }).id;
+  return ((await res.json()) as Schemas["RoundCreated"]).id;
 }
 
 /** "Delete my drawings": every future data version leaves this player's rounds out. */

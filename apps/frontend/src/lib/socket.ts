@@ -2,36 +2,30 @@
 // while offline, reconnection with exponential backoff, and a quiet sleep when the server
 // closes an idle socket. Framework-free; see useGuessSocket.
 
+import type { DealMessage, PredictMessage } from "../generated/ws-client-message";
+import type { ErrorMessage, PredictionMessage, RoundMessage } from "../generated/ws-server-message";
+import { WS_CONSTANTS } from "../generated/ws-constants";
 import type { Drawing } from "./strokes";
 import { type Clock, realClock } from "./throttle";
 
 /** "idle": the server closed the socket after a silence; the next drawing reconnects. */
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "idle" | "closed";
 
-// Close codes of the serve app (guessme_serve/ws_connections.py, docs/api.md).
-/** The socket was idle: not an error; reconnect when the player draws again. */
-export const IDLE_CLOSE_CODE = 4000;
-/** Too many sockets from this address: reconnect with backoff, and say why. */
-export const TOO_MANY_CLOSE_CODE = 4029;
+// The messages and close codes are generated from guessme_contracts.messages (docs/api.md).
+// IDLE_CLOSE_CODE: the socket was idle: not an error; reconnect when the player draws again.
+// TOO_MANY_CLOSE_CODE: too many sockets from this address: reconnect with backoff, and say why.
+export const { IDLE_CLOSE_CODE, TOO_MANY_CLOSE_CODE } = WS_CONSTANTS;
 
-export interface Prediction {
-  id: number;
-  digit: number;
-  probabilities: number[];
-  model_uri?: string;
-  model_version?: string | number;
-}
+// This client numbers its requests, so the answers it reads carry a number id.
+export type Prediction = PredictionMessage & { id: number };
 
 /** A round the server dealt: the digit to draw and the signed ticket that lets it be saved once. */
-export interface DealtRound {
-  id: number;
-  target: number;
-  ticket: string;
-}
+export type DealtRound = Pick<RoundMessage, "target" | "ticket"> & { id: number };
 
+/** A server error, or `too_many_connections` when the server closed the socket for that. */
 export interface ServerError {
   id: number | null;
-  code: string;
+  code: ErrorMessage["code"] | "too_many_connections";
   message: string;
 }
 
@@ -57,7 +51,7 @@ export function socketUrl(location: Pick<Location, "protocol" | "host">, overrid
   return `${scheme}//${location.host}/ws`;
 }
 
-function isPrediction(msg: Record<string, unknown>): boolean {
+function isPrediction(msg: Record<string, unknown>): msg is Record<string, unknown> & Prediction {
   return (
     msg.type === "prediction" &&
     typeof msg.id === "number" &&
@@ -66,11 +60,16 @@ function isPrediction(msg: Record<string, unknown>): boolean {
   );
 }
 
-function isRound(msg: Record<string, unknown>): boolean {
+function isRound(msg: Record<string, unknown>): msg is DealtRound & Record<string, unknown> {
   return msg.type === "round" && typeof msg.id === "number" && typeof msg.target === "number" && typeof msg.ticket === "string";
 }
 
 const OPEN = 1; // WebSocket.OPEN, without needing the global class
+
+function predictMessage(id: number, drawing: Drawing): string {
+  const message: PredictMessage = { type: "predict", id, ...drawing };
+  return JSON.stringify(message);
+}
 
 type Listener<T> = (value: T) => void;
 
@@ -79,7 +78,7 @@ export class GuessSocket {
   private ws: WebSocket | null = null;
   private nextId = 1;
   private pending: { id: number; drawing: Drawing } | null = null;
-  private pendingDeal: Record<string, unknown> | null = null;
+  private pendingDeal: DealMessage | null = null;
   /** The latest request sent and not answered yet: sent again if the socket drops first. */
   private unanswered: { id: number; drawing: Drawing } | null = null;
   private attempt = 0;
@@ -144,7 +143,7 @@ export class GuessSocket {
     if (this.ws && this.ws.readyState === OPEN) {
       this.pending = null;
       this.unanswered = { id, drawing };
-      this.ws.send(JSON.stringify({ type: "predict", id, ...drawing }));
+      this.ws.send(predictMessage(id, drawing));
     } else {
       this.pending = { id, drawing };
       if (this.state === "idle") this.open(); // the player draws again: wake up
@@ -158,7 +157,7 @@ export class GuessSocket {
    */
   deal(target?: number): number {
     const id = this.nextId++;
-    const message = { type: "deal", id, ...(target === undefined ? {} : { target }) };
+    const message: DealMessage = { type: "deal", id, ...(target === undefined ? {} : { target }) };
     if (this.ws && this.ws.readyState === OPEN) {
       this.pendingDeal = null;
       this.ws.send(JSON.stringify(message));
@@ -196,7 +195,7 @@ export class GuessSocket {
       this.pending = null;
       if (pending) {
         this.unanswered = pending;
-        ws.send(JSON.stringify({ type: "predict", id: pending.id, ...pending.drawing }));
+        ws.send(predictMessage(pending.id, pending.drawing));
       }
     };
     ws.onmessage = (event: MessageEvent) => this.handleMessage(event.data);
@@ -240,14 +239,15 @@ export class GuessSocket {
     }
     if (typeof msg.id === "number" && this.unanswered && msg.id >= this.unanswered.id) this.unanswered = null;
     if (isPrediction(msg)) {
-      for (const fn of this.listeners.prediction) fn(msg as unknown as Prediction);
+      for (const fn of this.listeners.prediction) fn(msg);
     } else if (isRound(msg)) {
-      const round: DealtRound = { id: msg.id as number, target: msg.target as number, ticket: msg.ticket as string };
+      const round: DealtRound = { id: msg.id, target: msg.target, ticket: msg.ticket };
       for (const fn of this.listeners.round) fn(round);
     } else if (msg.type === "error") {
       const err: ServerError = {
         id: typeof msg.id === "number" ? msg.id : null,
-        code: String(msg.code ?? "error"),
+        // The server's codes are the contract's; one this build does not know still passes through.
+        code: String(msg.code ?? "internal_error") as ErrorMessage["code"],
         message: String(msg.message ?? "unknown error"),
       };
       for (const fn of this.listeners.error) fn(err);

@@ -1,6 +1,9 @@
 // Pure stroke math: pointer positions -> clamped canvas points -> the serve API's `[[xs, ys], ...]`.
 // No DOM and no canvas here, so all of it is unit-tested under jsdom.
 
+import { DRAWING_LIMITS } from "../generated/drawing-limits";
+import type { PredictMessage } from "../generated/ws-client-message";
+
 export interface Point {
   x: number;
   y: number;
@@ -9,19 +12,14 @@ export interface Point {
 /** One pen-down..pen-up path, in canvas coordinates. */
 export type Stroke = Point[];
 
-/** A stroke as the serve API wants it: `[xs, ys]`. */
-export type WireStroke = [number[], number[]];
+/** A stroke as the serve API wants it: `[xs, ys]` (generated from guessme_contracts.messages). */
+export type WireStroke = NonNullable<PredictMessage["strokes"]>[number];
 
-/** What `/predict`, `/ws` and `/rounds` take. */
-export interface Drawing {
-  strokes: WireStroke[];
-  width: number;
-  height: number;
-}
+/** What `/predict`, `/ws` and `/rounds` take, in the stroke form the game draws (the API also takes pixels). */
+export type Drawing = { [K in "strokes" | "width" | "height"]-?: NonNullable<PredictMessage[K]> };
 
-/** The backend's limits (guessme_core.preprocessing): staying under them keeps every request valid. */
-export const MAX_STROKES = 100;
-export const MAX_POINTS = 10_000;
+/** The server's drawing limits (guessme_contracts.limits): staying under them keeps every request valid. */
+export const { MAX_STROKES, MAX_POINTS } = DRAWING_LIMITS;
 /** Points closer than this (canvas px) to the previous one add nothing visible: skip them. */
 export const MIN_POINT_DISTANCE = 2;
 

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Scope
 
+from guessme_contracts.messages import ErrorMessage, Prediction
 from guessme_core import PreprocessingError
 from guessme_serve.admission import EarlyRefusal
 from guessme_serve.body_limit import BodySizeLimit
@@ -25,14 +26,12 @@ from guessme_serve.rate_limit import TokenBucket
 from guessme_serve.rounds import SaveRefused
 from guessme_serve.schemas import (
     ModelInfo,
-    Prediction,
     PredictRequest,
     RoundCreated,
     RoundIn,
     RoundStats,
     SaveRefusal,
     Withdrawal,
-    WsError,
     brief_errors,
     describe,
 )
@@ -180,14 +179,14 @@ async def frontend(path: str) -> FileResponse:
 
 
 def _binary_refused() -> str:
-    return WsError(
+    return ErrorMessage(
         code="binary_not_supported", message="send JSON text messages, not binary"
     ).model_dump_json()
 
 
 def _rate_limited(rate: float) -> str:
     message = f"too many messages: at most {rate:g} per second; this one was dropped"
-    return WsError(code="rate_limited", message=message).model_dump_json()
+    return ErrorMessage(code="rate_limited", message=message).model_dump_json()
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:

@@ -8,7 +8,6 @@ request finishes. A failed load keeps the old model and records the error.
 import asyncio
 import contextlib
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -21,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from guessme_contracts.model_uri import ModelRef
 from guessme_core import IMAGE_SIZE, NUM_CLASSES, to_batch
 
 MAX_SERVED_VERSIONS = 16
-_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 
 
 class NoModelError(RuntimeError):
@@ -47,11 +46,10 @@ class LoadedModel:
 
 
 def parse_model_uri(uri: str) -> tuple[str, str]:
-    """`models:/name/N` -> (name, "N"); deployments name immutable versions, never aliases."""
-    match = _REGISTRY_URI.match(uri)
-    if match is None:
-        raise ValueError(f"model_uri must look like models:/<name>/<version>, got {uri!r}")
-    return match["name"], match["version"]
+    """`models:/name/N` -> (name, "N"), by the one model-URI grammar (guessme_contracts.model_uri):
+    deployments name immutable versions, never aliases. A bad URI raises ModelUriError (a ValueError)."""
+    model = ModelRef.parse(uri)
+    return model.name, str(model.version)
 
 
 LOAD_TIMEOUT_S = 600.0

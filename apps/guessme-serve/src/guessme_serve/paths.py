@@ -3,11 +3,10 @@
 import os
 from pathlib import Path
 
+from guessme_contracts.layout import Layout
+
 
 def configured_path(env_var: str, *default_parts: str) -> Path:
-    """`$env_var` when set; otherwise `default_parts` under GUESSME_ROOT (default: this checkout)."""
+    """`$env_var` when set; otherwise `default_parts` under the clone's root (guessme_contracts.layout)."""
     explicit = os.environ.get(env_var)
-    if explicit:
-        return Path(explicit)
-    root = os.environ.get("GUESSME_ROOT") or Path(__file__).resolve().parents[4]
-    return Path(root, *default_parts)
+    return Path(explicit) if explicit else Path(Layout.from_env().root, *default_parts)

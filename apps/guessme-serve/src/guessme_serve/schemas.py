@@ -1,41 +1,20 @@
-"""Request and response bodies of the serving API (REST and WebSocket share them).
+"""Request and response bodies of the serving REST API.
 
+The drawing and the prediction are the WebSocket's too: they live with the socket's messages in
+guessme_contracts.messages, the one definition both transports (and the game's generated types) use.
 Numbers are strict (no strings or booleans posing as numbers) and finite (no NaN or infinity).
 Shapes and drawing rules are checked by guessme_core's preprocessing, the one place they live.
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from guessme_core import NUM_CLASSES
-from guessme_core.preprocessing import MAX_STROKES
+from guessme_contracts.limits import NUM_DIGITS
+from guessme_contracts.messages import Digit, Drawing
 
 _NUMBERS = ConfigDict(strict=True, allow_inf_nan=False)
-
-Digit = Annotated[int, Field(ge=0, le=NUM_CLASSES - 1)]
-Stroke = Annotated[list[list[float]], Field(min_length=2, max_length=2, description="[xs, ys]")]
-
-
-class Drawing(BaseModel):
-    """Either `pixels` (28x28 ink values in [0, 1]) or `strokes` with the canvas `width` and `height`."""
-
-    model_config = _NUMBERS
-    pixels: list[list[float]] | None = Field(None, description="28 rows of 28 ink values in [0, 1]")
-    strokes: list[Stroke] | None = Field(
-        None, max_length=MAX_STROKES, description="[[xs, ys], ...] in canvas pixels"
-    )
-    width: float | None = Field(None, description="canvas width in px (with strokes)")
-    height: float | None = Field(None, description="canvas height in px (with strokes)")
-
-    @model_validator(mode="after")
-    def _one_form(self) -> "Drawing":
-        if (self.pixels is None) == (self.strokes is None):
-            raise ValueError("send either pixels or strokes (with width and height), not both or neither")
-        if self.strokes is not None and (self.width is None or self.height is None):
-            raise ValueError("strokes need the canvas width and height")
-        return self
 
 
 class PredictRequest(Drawing):
@@ -45,25 +24,6 @@ class PredictRequest(Drawing):
             "examples": [{"strokes": [[[10, 50, 90], [20, 120, 220]]], "width": 280, "height": 280}]
         },
     )
-
-
-class Prediction(BaseModel):
-    digit: int = Field(description="the model's guess")
-    probabilities: list[float] = Field(description=f"{NUM_CLASSES} class probabilities, summing to 1")
-    model_uri: str
-    model_version: str
-
-
-class WsPrediction(Prediction):
-    type: Literal["prediction"] = "prediction"
-    id: Any = None
-
-
-class WsError(BaseModel):
-    type: Literal["error"] = "error"
-    id: Any = None
-    code: str
-    message: str
 
 
 class LiveStats(BaseModel):
@@ -96,7 +56,7 @@ class RoundIn(Drawing):
     ticket: str = Field(max_length=200, description="the round ticket the server dealt over the WebSocket")
     target: Digit = Field(description="the digit the player was asked to draw (must match the ticket)")
     guess: Digit = Field(description="the model's final guess, as the game saw it")
-    probabilities: list[float] = Field(min_length=NUM_CLASSES, max_length=NUM_CLASSES)
+    probabilities: list[float] = Field(min_length=NUM_DIGITS, max_length=NUM_DIGITS)
     model_version: str | None = Field(
         None, max_length=64, description="version that made the guess; must be one this server has served"
     )
@@ -118,16 +78,6 @@ class Withdrawal(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
     player_id: PlayerId
-
-
-class WsRound(BaseModel):
-    """A dealt round: the digit to draw and its signed ticket (the answer to `{"type": "deal"}`)."""
-
-    type: Literal["round"] = "round"
-    id: Any = None
-    target: int
-    ticket: str
-    expires_in_s: float
 
 
 class RoundCreated(BaseModel):

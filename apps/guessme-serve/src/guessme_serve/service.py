@@ -10,8 +10,21 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from guessme_contracts.limits import NUM_DIGITS
+from guessme_contracts.messages import (
+    CLIENT_TYPES,
+    MAX_ID_CHARS,
+    DealMessage,
+    Drawing,
+    ErrorCode,
+    ErrorMessage,
+    MessageId,
+    Prediction,
+    PredictionMessage,
+    RoundMessage,
+)
 from guessme_core import PreprocessingError, pixels_to_image, strokes_to_image
 from guessme_core.player_files import player_hash
 from guessme_serve.json_input import JSONNestingError, parse_json
@@ -25,31 +38,22 @@ from guessme_serve.model_holder import (
 )
 from guessme_serve.rate_limit import ClientLimiter
 from guessme_serve.rounds import RoundStore, SaveLimits, SaveRefused, default_player_dir, quota_message
-from guessme_serve.schemas import (
-    Drawing,
-    ModelInfo,
-    Prediction,
-    RoundCreated,
-    RoundIn,
-    RoundStats,
-    Withdrawal,
-    WsError,
-    WsPrediction,
-    WsRound,
-    describe,
-)
+from guessme_serve.schemas import ModelInfo, RoundCreated, RoundIn, RoundStats, Withdrawal, describe
 from guessme_serve.tickets import TicketError, TicketSigner, load_ticket_key
 from guessme_serve.ws_connections import trusted_client_header
 
 log = logging.getLogger("guessme_serve")
 
 MAX_WS_MESSAGE_CHARS = 1 << 20  # a 10,000-point drawing is ~200 kB; anything near 1 MiB is abuse
-MAX_ID_CHARS = 200
+_MESSAGE_ID: TypeAdapter[Any] = TypeAdapter(MessageId)
+_EXPECTED_TYPES = " or ".join(repr(t) for t in CLIENT_TYPES)
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Tunables from the deployment's user_config (besides model_uri)."""
+class ServiceSettings:
+    """GuessmeService's tunables from the deployment's user_config (besides model_uri; the socket
+    admission's are ws_connections.ConnectionSettings). These defaults are the only ones: the serve
+    config sets only what differs from them."""
 
     ws_rate_per_s: float = 50.0  # sustained messages per second per connection
     ws_burst: float = 100.0
@@ -66,7 +70,9 @@ class Settings:
     test_client_targets: bool = False
 
     @classmethod
-    def from_user_config(cls, config: dict[str, Any], environ: dict[str, str] | None = None) -> "Settings":
+    def from_user_config(
+        cls, config: dict[str, Any], environ: dict[str, str] | None = None
+    ) -> "ServiceSettings":
         config = {**config, "client_ip_header": trusted_client_header(config, environ)}
         known: dict[str, Any] = {}
         for f in fields(cls):
@@ -112,7 +118,7 @@ class GuessmeService:
     ) -> None:
         self.holder = holder or ModelHolder(load_from_registry)
         self.rounds = rounds or RoundStore(default_player_dir())
-        self.settings = Settings.from_user_config({})
+        self.settings = ServiceSettings.from_user_config({})
         self.signer = signer or TicketSigner(load_ticket_key(), self.settings.ticket_ttl_s)
         self.limiter = ClientLimiter(self.settings.round_rate_per_s, self.settings.round_burst)
         self.batcher: MicroBatcher[LoadedModel, np.ndarray, np.ndarray] = MicroBatcher(_forward)
@@ -120,10 +126,10 @@ class GuessmeService:
 
     async def configure(self, user_config: dict[str, Any]) -> None:
         """What `reconfigure()` does: new settings at once, then the (possibly slow) model swap."""
-        self.apply(Settings.from_user_config(user_config))
+        self.apply(ServiceSettings.from_user_config(user_config))
         await self.holder.set_uri(str(user_config.get("model_uri") or ""))
 
-    def apply(self, settings: Settings) -> None:
+    def apply(self, settings: ServiceSettings) -> None:
         old, self.settings = self.settings, settings
         self.signer.ttl_s = settings.ticket_ttl_s
         if (old.round_rate_per_s, old.round_burst) != (settings.round_rate_per_s, settings.round_burst):
@@ -144,7 +150,8 @@ class GuessmeService:
             return _prediction(model, await self.batcher.submit(model, image))
 
     async def ws_reply(self, text: str, session: str = "") -> str:
-        """One WebSocket text message in, one JSON reply out; never raises."""
+        """One WebSocket text message in (guessme_contracts.messages.ClientMessage), one JSON reply
+        out (a ServerMessage); never raises."""
         msg_id: Any = None
         try:
             try:
@@ -155,20 +162,20 @@ class GuessmeService:
                 return _error(None, "invalid_json", f"message is not valid JSON: {exc}")
             if not isinstance(message, dict):
                 return _error(None, "invalid_message", "a message must be a JSON object")
-            msg_id = message.pop("id", None)
-            if not _valid_id(msg_id):
-                msg_id = None
+            try:  # the id first: every later answer echoes it
+                msg_id = _MESSAGE_ID.validate_python(message.get("id"))
+            except ValidationError:
                 return _error(None, "invalid_id", f"id must be a string (<= {MAX_ID_CHARS}) or a number")
-            kind = message.pop("type", None)
-            if kind == "deal":
-                dealt = self.deal(session, message.get("target"))
-                return dealt.model_copy(update={"id": msg_id}).model_dump_json()
-            if kind != "predict":
-                expected = "expected 'predict' or 'deal'"
+            kind = message.get("type")
+            model = CLIENT_TYPES.get(kind) if isinstance(kind, str) else None
+            if model is None:
+                expected = f"expected {_EXPECTED_TYPES}"
                 return _error(msg_id, "unknown_type", f"unknown message type {kind!r}: {expected}")
-            drawing = Drawing.model_validate(message)
-            p = await self.predict_batched(drawing)
-            return WsPrediction(id=msg_id, **p.model_dump()).model_dump_json()
+            request = model.model_validate(message)
+            if isinstance(request, DealMessage):
+                return self.deal(session, request.target).model_copy(update={"id": msg_id}).model_dump_json()
+            p = await self.predict_batched(request)
+            return PredictionMessage(id=msg_id, **p.model_dump()).model_dump_json()
         except ValidationError as exc:
             return _error(msg_id, "invalid_input", describe(exc.errors()))
         except PreprocessingError as exc:
@@ -192,13 +199,13 @@ class GuessmeService:
         )
 
     # -- rounds: dealt by the server, saved with their ticket ------------------------------------
-    def deal(self, session: str, requested: Any = None) -> WsRound:
+    def deal(self, session: str, requested: int | None = None) -> RoundMessage:
         """A new round for this socket session: the server picks the digit (the test setting
-        `test_client_targets` lets the game ask for one) and signs it."""
-        wanted = isinstance(requested, int) and not isinstance(requested, bool) and 0 <= requested <= 9
-        target = requested if wanted and self.settings.test_client_targets else secrets.randbelow(10)
+        `test_client_targets` lets the game ask for one, a digit as DealMessage validates it) and signs it."""
+        honoured = requested is not None and self.settings.test_client_targets
+        target = requested if requested is not None and honoured else secrets.randbelow(NUM_DIGITS)
         ticket = self.signer.issue(target, session)
-        return WsRound(target=target, ticket=ticket.text, expires_in_s=self.signer.ttl_s)
+        return RoundMessage(target=target, ticket=ticket.text, expires_in_s=self.signer.ttl_s)
 
     def client_key(self, address: str) -> str:
         return self.signer.pseudonym(address)
@@ -269,11 +276,5 @@ def _prediction(model: LoadedModel, probs: np.ndarray) -> Prediction:
     )
 
 
-def _valid_id(value: Any) -> bool:
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-        return True
-    return isinstance(value, str) and len(value) <= MAX_ID_CHARS
-
-
-def _error(msg_id: Any, code: str, message: str) -> str:
-    return WsError(id=msg_id, code=code, message=message).model_dump_json()
+def _error(msg_id: Any, code: ErrorCode, message: str) -> str:
+    return ErrorMessage(id=msg_id, code=code, message=message).model_dump_json()

@@ -11,7 +11,7 @@ import torch
 import uvicorn
 
 from guessme_serve.api import bind_service, create_api
-from guessme_serve.service import GuessmeService
+from guessme_serve.service import GuessmeService, ServiceSettings
 from guessme_serve.ws_connections import CONNECTIONS
 
 
@@ -20,17 +20,18 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--model-uri", default="")
-    parser.add_argument("--ws-rate-per-s", type=float, default=50.0)
-    parser.add_argument("--ws-burst", type=float, default=100.0)
+    # No defaults of their own: unset, the app's (ServiceSettings) apply, as in the serve config.
+    parser.add_argument("--ws-rate-per-s", type=float, help=f"default {ServiceSettings.ws_rate_per_s:g}")
+    parser.add_argument("--ws-burst", type=float, help=f"default {ServiceSettings.ws_burst:g}")
     parser.add_argument("--user-config", default="{}", help="more user_config settings, as JSON")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
     service = GuessmeService()
+    flags = {"ws_rate_per_s": args.ws_rate_per_s, "ws_burst": args.ws_burst}
     config = {
         **json.loads(args.user_config),
-        "ws_rate_per_s": args.ws_rate_per_s,
-        "ws_burst": args.ws_burst,
+        **{key: value for key, value in flags.items() if value is not None},
         "model_uri": args.model_uri,
     }
     CONNECTIONS.configure(config)

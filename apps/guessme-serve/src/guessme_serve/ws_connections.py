@@ -7,7 +7,8 @@ address holds at most `ws_max_per_client` sockets; one more is accepted only to 
 once with TOO_MANY_CLOSE_CODE and a reason that says so (a refused handshake would reach the
 browser as a bare 1006, with no reason).
 
-The close codes are part of the game's protocol (apps/frontend/src/lib/socket.ts, docs/api.md).
+The close codes are part of the game's protocol: guessme_contracts.messages defines them, for the
+game too (apps/frontend/src/lib/socket.ts, docs/api.md).
 """
 
 import asyncio
@@ -21,8 +22,7 @@ from typing import Any
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
-IDLE_CLOSE_CODE = 4000  # 4000-4999: private to the application (RFC 6455, 7.4.2)
-TOO_MANY_CLOSE_CODE = 4029  # like HTTP 429
+from guessme_contracts.messages import IDLE_CLOSE_CODE, TOO_MANY_CLOSE_CODE
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,13 @@ class ConnectionSettings:
     client_ip_header: str = ""
 
     @classmethod
-    def from_user_config(cls, config: Mapping[str, Any]) -> "ConnectionSettings":
+    def from_user_config(
+        cls, config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> "ConnectionSettings":
         settings = cls(
             idle_timeout_s=float(config.get("ws_idle_timeout_s", cls.idle_timeout_s)),
             max_per_client=int(config.get("ws_max_per_client", cls.max_per_client)),
-            client_ip_header=trusted_client_header(config),
+            client_ip_header=trusted_client_header(config, environ),
         )
         if not settings.idle_timeout_s > 0 or settings.max_per_client < 1:
             raise ValueError("ws_idle_timeout_s must be > 0 and ws_max_per_client >= 1")

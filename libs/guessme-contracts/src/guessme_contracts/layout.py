@@ -1,4 +1,5 @@
-"""Where things live in a Guessme clone: the state folder, the environments, the player data.
+"""Where things live in a Guessme clone (the state folder, the environments, the player data), and
+the local stack's default ports.
 
 The one definition of these paths. Python reads them from `Layout`; shell reads them from
 `python3 -m guessme_contracts.layout shell` (scripts/lib.sh evaluates its `export` lines), so no
@@ -10,7 +11,8 @@ virtual environment exists (scripts/lib.sh, sourced by `scripts/setup.sh`).
 Overrides: GUESSME_ROOT (the clone; default: the checkout holding this file), GUESSME_STATE (all
 mutable state of the clone; default `<root>/.guessme`), GUESSME_PLAYER_DATA (the players' rounds
 folder; default `<root>/data/player`). In `shell` output, the variables scripts/lib.sh always let the
-caller override (AIRFLOW_HOME, RAY_AUTH_TOKEN_PATH, DVC_SITE_CACHE_DIR) keep an exported value too.
+caller override (AIRFLOW_HOME, RAY_AUTH_TOKEN_PATH, DVC_SITE_CACHE_DIR, the ports) keep an exported
+value too.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ ML, AIRFLOW, TOOLS = "ml", "airflow", "tools"
 # The ML interpreter as a clone-relative path: what dvc.yaml's commands name (the state folder at its
 # default place, where `scripts/setup.sh ml` links the environment and the pipeline's checkout links it).
 ML_PYTHON_IN_CLONE = STATE_DIR / VENVS / ML / VENV_PYTHON
+# The local stack's ports (`make up`); each is overridden by exporting the variable.
+LOCAL_PORTS = {
+    "GUESSME_SERVE_PORT": 8000,
+    "GUESSME_MLFLOW_PORT": 5000,
+    "GUESSME_RAY_DASHBOARD_PORT": 8265,
+    "GUESSME_RAY_PORT": 6380,
+    "GUESSME_AIRFLOW_PORT": 8080,
+}
 
 
 def _set(env: Mapping[str, str], name: str) -> Path | None:
@@ -43,8 +53,10 @@ def _set(env: Mapping[str, str], name: str) -> Path | None:
 
 
 def checkout_root() -> Path:
-    """The clone that holds this file (libs/guessme-contracts/src/guessme_contracts/layout.py)."""
-    return Path(__file__).resolve().parents[4]
+    """The clone that holds this file (libs/guessme-contracts/src/guessme_contracts/layout.py); the
+    working directory when the package is installed outside a clone (an image's site-packages)."""
+    root = Path(__file__).resolve().parents[4]
+    return root if (root / "libs" / "guessme-contracts").is_dir() else Path.cwd()
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,7 @@ def shell_exports(layout: Layout, environ: Mapping[str, str] | None = None) -> d
     }
     exports = {name: str(path) for name, path in fixed.items()}
     exports.update({name: env.get(name) or str(path) for name, path in overridable.items()})
+    exports.update({name: env.get(name) or str(port) for name, port in LOCAL_PORTS.items()})
     return exports
 
 

@@ -24,7 +24,10 @@ ENVIRONMENTS_DIR = "environments"
 MODEL_ENV = "model.env"
 MODEL_URI_KEY = "MODEL_URI"  # the ConfigMap key the served-model component reads (data.MODEL_URI)
 MODEL_CONFIGMAP = "guessme-model"  # the ConfigMap each environment generates from its model.env
-_ENV_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")  # a Kubernetes label value and a Git path segment
+# An environment name: a Kubernetes label value and a Git path segment. The pattern is also what the
+# DAGs' `env` form field validates with (JSON Schema `pattern`, hence the anchors).
+ENV_NAME_PATTERN = "^[a-z0-9][a-z0-9-]*$"
+_ENV_NAME = re.compile(ENV_NAME_PATTERN)
 _PREFIX = f"{MODEL_URI_KEY}="
 
 

@@ -3,8 +3,10 @@
 import torch
 from torch import nn
 
+from guessme_contracts.limits import NUM_DIGITS
+
 IMAGE_SIZE = 28
-NUM_CLASSES = 10
+NUM_CLASSES = NUM_DIGITS  # one class per digit the game plays with
 # MNIST's pixel statistics; normalising inside the model keeps callers on plain [0, 1] images.
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081

@@ -17,14 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from guessme_contracts.limits import MAX_CANVAS, MAX_POINTS, MAX_STROKES  # the drawing limits enforced here
 from guessme_core.model import IMAGE_SIZE
 
 BOX = 20  # MNIST's size-normalised box
 PEN_WIDTH = 2.2  # stroke width in output pixels, close to MNIST's typical line
 SUPERSAMPLE = 4  # rasterise at 4x and average down: anti-aliasing
-MAX_CANVAS = 10_000  # px, per side
-MAX_STROKES = 100
-MAX_POINTS = 10_000  # over all strokes
 _PIECE = 4.0  # px at SUPERSAMPLE x: longer segments are measured in pieces (see below)
 _PIECE_CHUNK = 2048  # pieces per vectorised step: ~0.5M pixel distances, a few MB of temporaries
 

@@ -1,0 +1,73 @@
+"""The pipeline runtime's one settings object: the environment's values, the layout's defaults, a clear
+error for a bad value; and a DAG run's settings built on them."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from guessme_contracts.layout import Layout
+from guessme_pipeline.settings import PipelineSettings, RunSettings
+
+pytestmark = pytest.mark.unit
+VARS = [
+    "GUESSME_ROOT",
+    "GUESSME_STATE",
+    "GUESSME_GITOPS_REPO",
+    "GUESSME_PLAYER_DATA",
+    "ML_PYTHON",
+    "GUESSME_SERVE_PORT",
+    "GUESSME_PIPELINE_RUNNER",
+    "GUESSME_GITOPS_BRANCH",
+]
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in VARS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults_come_from_the_layout(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("GUESSME_ROOT", str(tmp_path))
+    s = PipelineSettings()
+    assert s.layout() == Layout.at(tmp_path)
+    assert s.ml_interpreter == tmp_path / ".guessme/venvs/ml/bin/python"
+    assert s.default_repo == tmp_path
+    assert (s.serve_port, s.pipeline_runner, s.gitops_branch) == (8000, "local", "main")
+
+
+def test_the_environment_overrides(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("GUESSME_ROOT", str(tmp_path / "clone"))
+    clean_env.setenv("GUESSME_STATE", str(tmp_path / "state"))
+    clean_env.setenv("GUESSME_PLAYER_DATA", str(tmp_path / "players" / "rounds.jsonl"))
+    clean_env.setenv("GUESSME_GITOPS_BRANCH", "")  # empty: unset, as `or "main"` read it before
+    clean_env.setenv("GUESSME_SERVE_PORT", "18000")
+    s = PipelineSettings()
+    assert s.ml_interpreter == tmp_path / "state/venvs/ml/bin/python"  # GUESSME_STATE moves the venvs
+    assert s.layout().player_data == tmp_path / "players"
+    assert (s.gitops_branch, s.serve_port) == ("main", 18000)
+    clean_env.setenv("ML_PYTHON", "/opt/ml/bin/python")
+    assert PipelineSettings().ml_interpreter == Path("/opt/ml/bin/python")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("GUESSME_SERVE_PORT", "eighty"), ("GUESSME_PIPELINE_RUNNER", "kubernetse")]
+)
+def test_a_bad_value_names_its_variable(clean_env: pytest.MonkeyPatch, name: str, value: str) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(ValidationError, match=name.removeprefix("GUESSME_").lower()):
+        PipelineSettings()
+
+
+def test_a_run_takes_its_paths_from_the_layout(clean_env: pytest.MonkeyPatch, repo: Path) -> None:
+    s = RunSettings.from_params({"repo": str(repo), "env": "prod"}, "manual__2026-11-30T12:00:00+00:00")
+    layout = Layout.at(repo.resolve())
+    assert (s.state_dir, s.player_data) == (layout.state, layout.player_data)
+    assert s.work_dir == layout.pipeline_runs / "manual__2026-11-30T12_00_00_00_00"
+    assert s.layout == layout
+    clean_env.setenv("GUESSME_STATE", str(repo / "elsewhere"))
+    assert RunSettings.from_params({"repo": str(repo)}, "r").state_dir == repo / "elsewhere"
+    with pytest.raises(ValueError, match="lower-case"):
+        RunSettings.from_params({"repo": str(repo), "env": "Prod"}, "r")
