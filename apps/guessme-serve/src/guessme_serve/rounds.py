@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from guessme_contracts.layout import Layout
 from guessme_core.player_files import LEGACY_FILE, SHARD_NAME, TOMBSTONES, shard_name, shard_paths
-from guessme_serve.paths import configured_path
 from guessme_serve.schemas import LiveStats, RoundStats
 
 NO_VERSION = "none"
@@ -57,8 +57,7 @@ class SaveLimits:
 
 def default_player_dir() -> Path:
     """GUESSME_PLAYER_DATA is the folder; a path to a `.jsonl` file (older configs) means its folder."""
-    path = configured_path("GUESSME_PLAYER_DATA", "data", "player")
-    return path.parent if path.suffix == ".jsonl" else path
+    return Layout.from_env().player_data  # the one rule, shared with the pipeline's data task
 
 
 class RoundStore:
