@@ -4,7 +4,7 @@
 # the state folder (guessme_contracts.layout: .guessme/venvs/), so a second run (or a fresh clone elsewhere) takes seconds, and a changed lock
 # rebuilds only its own environment.
 source "$(dirname "$0")/lib.sh"
-cd "$GUESSME_ROOT"
+cd "$GUESSME_ROOT" || exit
 
 PYTHON_BIN="${GUESSME_PYTHON:-$(command -v python3.11 || command -v python3)}"
 
