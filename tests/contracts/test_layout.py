@@ -87,8 +87,9 @@ def test_lib_sh_exports_what_the_layout_says(tmp_path: Path) -> None:
     state = tmp_path / "state"
     names = ["GUESSME_STATE", "ML_PYTHON", "AIRFLOW_VENV", "AIRFLOW_HOME", "GUESSME_RUN_DIR"]
     script = f"source {REPO}/scripts/lib.sh && " + " && ".join(f'echo "${name}"' for name in names)
-    env = {k: v for k, v in os.environ.items() if k not in ("AIRFLOW_HOME", "RAY_TMPDIR")}
-    env["GUESSME_STATE"] = str(state)
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_HOME"}
+    # RAY_TMPDIR given: lib.sh makes no short /tmp folder for this throwaway state.
+    env.update(GUESSME_STATE=str(state), RAY_TMPDIR=str(tmp_path / "ray"))
     out = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=True).stdout
     lay = Layout.at(REPO, state)
     expected = [lay.state, lay.ml_python, lay.airflow_venv, lay.airflow_home, lay.run]
