@@ -37,8 +37,10 @@ dvc-lock: ## run the changed pipeline stages so dvc.lock matches the code and pa
 	@scripts/dvc-lock.sh
 
 fmt: ## format Python code
-	@scripts/setup.sh ml && .guessme/venvs/ml/bin/ruff format . && .guessme/venvs/ml/bin/ruff check --fix .
+	@scripts/setup.sh ml && source scripts/lib.sh && "$$ML_VENV/bin/ruff" format . && "$$ML_VENV/bin/ruff" check --fix .
 
-clean: down ## reset all local state (.guessme/); cached environments stay
-	@if [ -L .guessme/ray ]; then rm -rf "$$(readlink .guessme/ray)"; fi
-	rm -rf .guessme
+clean: down ## reset all local state ($GUESSME_STATE, default .guessme/); cached environments stay
+	@source scripts/lib.sh && state="$$(realpath "$$GUESSME_STATE")" \
+	  && { [[ "$$state" != / && "$$state" != "$$(realpath ~)" ]] || die "refusing to delete $$state"; } \
+	  && { if [[ -L "$$state/ray" ]]; then rm -rf "$$(readlink "$$state/ray")"; fi; } \
+	  && echo "rm -rf $$state" && rm -rf "$$state"

@@ -11,7 +11,7 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
-cd "$GUESSME_ROOT"
+cd "$GUESSME_ROOT" || exit
 
 served="$GUESSME_STATE/gitops-remote"
 pidfile="$served/server.pid"

@@ -28,6 +28,8 @@ die() { printf '\033[1;31m[cluster] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # --- preflight: before anything else, so a machine without Docker fails at once ------------------
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Before any Python runs (preflight needs none), so the ML environment's place in a clone is written out
+# here; tests/contracts/test_layout.py ties it to guessme_contracts.layout.
 kubectl_bin() {
   if command -v kubectl >/dev/null 2>&1; then command -v kubectl
   elif [[ -x "$root/.guessme/venvs/ml/bin/kubectl" ]]; then echo "$root/.guessme/venvs/ml/bin/kubectl"

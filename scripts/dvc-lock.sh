@@ -8,7 +8,7 @@
 # stage registers into a throwaway MLflow registry started here: its record (reports/registered.json)
 # differs per machine and stays out of Git, so no real registry gets a version just to write a lock.
 source "$(dirname "$0")/lib.sh"
-cd "$GUESSME_ROOT"
+cd "$GUESSME_ROOT" || exit
 scripts/setup.sh ml
 
 registry="$(mktemp -d "$GUESSME_STATE/dvc-lock-mlflow.XXXXXX")"

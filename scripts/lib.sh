@@ -7,8 +7,9 @@ export GUESSME_ROOT
 # The clone's paths come from guessme_contracts.layout, their one definition (standard library only:
 # the system python3 runs it before any environment exists). It prints `export NAME=VALUE` lines:
 # GUESSME_STATE (all mutable state of this clone, `make clean` deletes it; an exported one wins), the
-# environments' folders and ML_PYTHON, and the tools' state folders (AIRFLOW_HOME, RAY_AUTH_TOKEN_PATH
-# and DVC_SITE_CACHE_DIR keep an exported value), and the local stack's ports (an exported one wins).
+# environments' folders and ML_PYTHON, GUESSME_RUN_DIR (PID and status files), the tools' state
+# folders (AIRFLOW_HOME, RAY_AUTH_TOKEN_PATH and DVC_SITE_CACHE_DIR keep an exported value), and the
+# local stack's ports (an exported one wins).
 command -v python3 >/dev/null || { echo "[guessme] error: python3 is needed (3.9 or newer)" >&2; exit 1; }
 layout_exports="$(PYTHONPATH="$GUESSME_ROOT/libs/guessme-contracts/src" python3 -m guessme_contracts.layout shell)" ||
   { echo "[guessme] error: guessme_contracts.layout failed" >&2; exit 1; }

@@ -2,7 +2,7 @@
 # Re-resolve requirements/<env>.in into requirements/<env>.lock (exact versions of everything).
 # Usage: scripts/lock.sh [ml] [airflow] [tools]
 source "$(dirname "$0")/lib.sh"
-cd "$GUESSME_ROOT"
+cd "$GUESSME_ROOT" || exit
 PYTHON_BIN="${GUESSME_PYTHON:-$(command -v python3.11 || command -v python3)}"
 for name in "${@:-ml airflow tools}"; do
   for n in $name; do

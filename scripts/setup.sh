@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent, cached set-up. Usage: scripts/setup.sh [ml] [airflow] [tools] [node] [chromium] [nginx] (default: all)
 # Each Python environment is built once per lock-file hash under $GUESSME_CACHE and linked into
-# .guessme/venvs/, so a second run (or a fresh clone elsewhere) takes seconds, and a changed lock
+# the state folder (guessme_contracts.layout: .guessme/venvs/), so a second run (or a fresh clone elsewhere) takes seconds, and a changed lock
 # rebuilds only its own environment.
 source "$(dirname "$0")/lib.sh"
-cd "$GUESSME_ROOT"
+cd "$GUESSME_ROOT" || exit
 
 PYTHON_BIN="${GUESSME_PYTHON:-$(command -v python3.11 || command -v python3)}"
 
@@ -34,8 +34,11 @@ setup_venv() { # name
     rm -rf "$dir"; mv "$tmp" "$dir"
   fi
   flock -u "$lock_fd"; exec {lock_fd}>&-
-  mkdir -p "$GUESSME_STATE/venvs"
-  ln -sfn "$dir" "$GUESSME_STATE/venvs/$name"
+  # Linked where the layout says (lib.sh exports ML_VENV, AIRFLOW_VENV, TOOLS_VENV).
+  local link_var="${name^^}_VENV"
+  [[ -n "${!link_var:-}" ]] || die "the layout names no $link_var"
+  mkdir -p "$(dirname "${!link_var}")"
+  ln -sfn "$dir" "${!link_var}"
 }
 
 setup_node() {

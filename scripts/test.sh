@@ -3,7 +3,7 @@
 # Each stage runs even if an earlier one failed, so one run shows everything that is wrong.
 # Extra pytest arguments: PYTEST_ARGS="-x -k serve" make test
 source "$(dirname "$0")/lib.sh"
-cd "$GUESSME_ROOT"
+cd "$GUESSME_ROOT" || exit
 
 scripts/setup.sh ml airflow tools node chromium nginx
 export PATH="$ML_VENV/bin:$PATH"

@@ -19,8 +19,7 @@ from typing import Any
 from guessme_contracts.overlay import check_env_name
 from guessme_pipeline import rayjob, registry, remote_promote, verify
 from guessme_pipeline.gate import Decision, GateParams, decide
-from guessme_pipeline.publish import PushTarget
-from guessme_pipeline.settings import ARGOCD_POLL_S, PipelineSettings
+from guessme_pipeline.settings import ARGOCD_POLL_S, PipelineSettings, PushTarget
 
 TEST_SET_TAG = "data.md5.test"
 K8S_CONN_ID = "kubernetes_default"  # in-cluster credentials when the connection is not defined

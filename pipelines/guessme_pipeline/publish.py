@@ -10,18 +10,17 @@ Credentials come only from the environment (GUESSME_GIT_TOKEN, else GITHUB_TOKEN
 askpass helper for this one command: never written into a URL, the Git config or a commit.
 """
 
-import os
 import re
 import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from guessme_contracts.overlay import overlay_path, read_model, with_model
 from guessme_pipeline.git import Git, GitError
 from guessme_pipeline.promote import Candidate, build_commit, commit_message, repo_lock
+from guessme_pipeline.settings import PipelineSettings, PushTarget
 
 ASKPASS = (
     '#!/bin/sh\ncase "$1" in Username*) echo x-access-token ;; *) echo "$GUESSME_ASKPASS_TOKEN" ;; esac\n'
@@ -32,15 +31,9 @@ class PublishError(RuntimeError):
     """Pushing or opening the pull request failed; the message says why."""
 
 
-@dataclass(frozen=True)
-class PushTarget:
-    remote: str
-    branch: str  # the remote branch the environment tracks
-    pull_request: bool = False
-
-
 def token() -> str | None:
-    return os.environ.get("GUESSME_GIT_TOKEN") or os.environ.get("GITHUB_TOKEN") or None
+    secret = PipelineSettings().git_token
+    return secret.get_secret_value() if secret else None
 
 
 @contextmanager
@@ -112,8 +105,9 @@ def open_pull_request(git: Git, target: PushTarget, head_branch: str, message: s
     """Open (or find the already open) pull request; returns its URL."""
     import httpx
 
-    slug = os.environ.get("GUESSME_GITHUB_REPO") or github_slug(git.run("remote", "get-url", target.remote))
-    api = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+    settings = PipelineSettings()
+    slug = settings.github_repo or github_slug(git.run("remote", "get-url", target.remote))
+    api = settings.github_api_url.rstrip("/")
     headers = {"Authorization": f"Bearer {token()}", "Accept": "application/vnd.github+json"}
     title, _, details = message.partition("\n\n")
     body = {"title": title, "head": head_branch, "base": target.branch, "body": details}

@@ -23,8 +23,9 @@ from guessme_contracts.overlay import overlay_path, read_model
 from guessme_pipeline import publish
 from guessme_pipeline.git import Git, GitError
 from guessme_pipeline.promote import Candidate, promote
-from guessme_pipeline.publish import PublishError, PushTarget
+from guessme_pipeline.publish import PublishError
 from guessme_pipeline.rollback import revert_promotion
+from guessme_pipeline.settings import PushTarget
 
 TOKEN_SECRET = "guessme-git-token"  # in the Airflow namespace, key `token` (docs/deploy.md)
 REMOTE = "gitops"  # the remote's name in the private repository (a pull request reads its URL)

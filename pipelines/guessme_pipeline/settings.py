@@ -13,17 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from guessme_contracts.layout import LOCAL_PORTS, Layout, checkout_root
 from guessme_contracts.overlay import check_env_name
-from guessme_pipeline.publish import PushTarget
 
 # A pushed commit reaches the cluster when Argo CD next polls Git: argocd-cm `timeout.reconciliation`
 # (120 s) plus up to `timeout.reconciliation.jitter` (60 s), the defaults of Argo CD v3.5.1
 # (docs/operator-manual/argocd-cm.yaml). Verification waits that long on top of promote.verify_timeout_s.
 ARGOCD_POLL_S = 180.0
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    """Where a promotion is published (guessme_pipeline.publish)."""
+
+    remote: str
+    branch: str  # the remote branch the environment tracks
+    pull_request: bool = False
 
 
 class PipelineSettings(BaseSettings):
@@ -49,6 +57,12 @@ class PipelineSettings(BaseSettings):
     gitops_sync_wait_s: float = Field(default=ARGOCD_POLL_S, ge=0)
     ray_namespace: str = "guessme"
     rayjob_poll_seconds: float = Field(default=10.0, gt=0)
+    # Publishing (guessme_pipeline.publish): the token only ever reaches git through an askpass helper.
+    git_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GUESSME_GIT_TOKEN", "GITHUB_TOKEN")
+    )
+    github_repo: str = Field(default="", description="owner/name; unset: read from the remote's URL")
+    github_api_url: str = Field(default="https://api.github.com", validation_alias="GITHUB_API_URL")
 
     def layout(self, repo: Path | None = None) -> Layout:
         """The layout of `repo` (default: the clone) with this environment's overrides."""

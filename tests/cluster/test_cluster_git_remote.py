@@ -56,8 +56,9 @@ def test_the_promotion_pushes_with_the_token_and_only_with_it(
 ) -> None:
     from guessme_contracts.model_uri import ModelRef
     from guessme_pipeline.promote import Candidate
-    from guessme_pipeline.publish import PublishError, PushTarget
+    from guessme_pipeline.publish import PublishError
     from guessme_pipeline.remote_promote import push_promotion
+    from guessme_pipeline.settings import PushTarget
 
     clone, url = served
     target = PushTarget(url, "main")

@@ -2,6 +2,7 @@
 copies that must stay two (dvc.yaml names the interpreter and the players' folder itself)."""
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -39,6 +40,17 @@ def test_overrides_win_and_empty_ones_do_not() -> None:
     assert Layout.at(Path("/c"), player_data=Path("/p/rounds.jsonl")).player_data == Path("/p")
 
 
+def test_the_game_and_the_pipeline_read_one_players_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from guessme_pipeline.settings import PipelineSettings
+    from guessme_serve.rounds import default_player_dir
+
+    monkeypatch.setenv("GUESSME_PLAYER_DATA", "/srv/players/rounds.jsonl")  # an older configuration
+    assert default_player_dir() == PipelineSettings().layout().player_data == Path("/srv/players")
+    monkeypatch.delenv("GUESSME_PLAYER_DATA")
+    monkeypatch.setenv("GUESSME_ROOT", "/clone")
+    assert default_player_dir() == PipelineSettings().layout().player_data == Path("/clone/data/player")
+
+
 def test_shell_exports_keep_lib_sh_override_rules() -> None:
     lay = Layout.at(Path("/c"))
     exports = shell_exports(lay, {"AIRFLOW_HOME": "/mine", "ML_PYTHON": "/other/python"})
@@ -73,14 +85,23 @@ def test_the_shell_entry_runs_on_the_standard_library_alone(tmp_path: Path) -> N
 def test_lib_sh_exports_what_the_layout_says(tmp_path: Path) -> None:
     """scripts/lib.sh reads the layout, and an exported GUESSME_STATE still wins."""
     state = tmp_path / "state"
-    names = ["GUESSME_STATE", "ML_PYTHON", "AIRFLOW_VENV", "AIRFLOW_HOME"]
+    names = ["GUESSME_STATE", "ML_PYTHON", "AIRFLOW_VENV", "AIRFLOW_HOME", "GUESSME_RUN_DIR"]
     script = f"source {REPO}/scripts/lib.sh && " + " && ".join(f'echo "${name}"' for name in names)
-    env = {k: v for k, v in os.environ.items() if k not in ("AIRFLOW_HOME", "RAY_TMPDIR")}
-    env["GUESSME_STATE"] = str(state)
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_HOME"}
+    # RAY_TMPDIR given: lib.sh makes no short /tmp folder for this throwaway state.
+    env.update(GUESSME_STATE=str(state), RAY_TMPDIR=str(tmp_path / "ray"))
     out = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=True).stdout
     lay = Layout.at(REPO, state)
-    expected = [lay.state, lay.ml_python, lay.airflow_venv, lay.airflow_home]
-    assert out.split("\n")[:4] == [str(path) for path in expected]
+    expected = [lay.state, lay.ml_python, lay.airflow_venv, lay.airflow_home, lay.run]
+    assert out.split("\n")[:5] == [str(path) for path in expected]
+
+
+def test_cluster_sh_finds_kubectl_in_the_layout_ml_venv() -> None:
+    """Drift: scripts/cluster.sh's preflight runs without Python, so it names the ML venv itself."""
+    ml_venv_in_clone = layout.STATE_DIR / layout.VENVS / layout.ML
+    script = (REPO / "scripts/cluster.sh").read_text()
+    named = set(re.findall(r'"\$root/([^"]*)/bin/kubectl"', script))
+    assert named == {str(ml_venv_in_clone)}
 
 
 def dvc_vars() -> dict[str, str]:

@@ -19,7 +19,7 @@ def fake_checkout(tmp_path: Path, prepared: Path) -> Path:
     this repo) and a prepared data version."""
     work = tmp_path / "checkout"
     work.mkdir()
-    for name in ("tests", "libs", "apps", "pyproject.toml"):
+    for name in ("tests", "libs", "apps", "pyproject.toml", "dvc.yaml"):
         (work / name).symlink_to(REPO / name)
     shutil.copytree(prepared, work / "data" / "prepared")
     (work / "data" / "player").mkdir()

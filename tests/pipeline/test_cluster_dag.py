@@ -298,8 +298,8 @@ def test_a_missing_token_fails_promote_and_commits_nothing(
 def test_the_missing_token_message_names_the_secret(remote: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from guessme_contracts.model_uri import ModelRef
     from guessme_pipeline.promote import Candidate
-    from guessme_pipeline.publish import PushTarget
     from guessme_pipeline.remote_promote import MissingToken, push_promotion
+    from guessme_pipeline.settings import PushTarget
 
     monkeypatch.delenv("GUESSME_GIT_TOKEN", raising=False)
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)

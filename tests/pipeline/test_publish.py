@@ -8,7 +8,8 @@ from pipeline_helpers import OVERLAY, committed_uri, git, make_repo
 
 from guessme_contracts.model_uri import ModelRef
 from guessme_pipeline.promote import Candidate, promote
-from guessme_pipeline.publish import PublishError, PushTarget, credentials, github_slug, propose, push_branch
+from guessme_pipeline.publish import PublishError, credentials, github_slug, propose, push_branch
+from guessme_pipeline.settings import PushTarget
 
 pytestmark = pytest.mark.unit
 

@@ -66,8 +66,8 @@ def candidate(version: int) -> Any:
 def test_a_pull_request_is_proposed_and_main_is_left_alone(
     remote: Path, github: list[dict[str, Any]]
 ) -> None:
-    from guessme_pipeline.publish import PushTarget
     from guessme_pipeline.remote_promote import push_promotion
+    from guessme_pipeline.settings import PushTarget
 
     main = git(remote, "rev-parse", "main")
     result = push_promotion(PushTarget(str(remote), "main", pull_request=True), "local", candidate(2))
@@ -89,7 +89,7 @@ def test_a_push_that_loses_a_race_is_rebuilt_on_the_new_head(
 ) -> None:
     """Someone pushes between our fetch and our push: the push is refused, we fetch and rebuild."""
     from guessme_pipeline import remote_promote
-    from guessme_pipeline.publish import PushTarget
+    from guessme_pipeline.settings import PushTarget
 
     monkeypatch.setenv("GUESSME_GIT_TOKEN", "t0ken")
     other = tmp_path / "other"

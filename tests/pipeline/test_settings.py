@@ -71,3 +71,32 @@ def test_a_run_takes_its_paths_from_the_layout(clean_env: pytest.MonkeyPatch, re
     assert RunSettings.from_params({"repo": str(repo)}, "r").state_dir == repo / "elsewhere"
     with pytest.raises(ValueError, match="lower-case"):
         RunSettings.from_params({"repo": str(repo), "env": "Prod"}, "r")
+
+
+def test_the_data_tests_run_with_the_stages_pythonpath(tmp_path: Path) -> None:
+    """The data task's PYTHONPATH is read from the checkout's dvc.yaml (`py`), not copied."""
+    from guessme_pipeline.tasks import stage_pythonpath
+
+    repo = Path(__file__).resolve().parents[2]
+    paths = stage_pythonpath(repo)
+    assert {"libs/guessme-core/src", "apps/guessme-train/src"} <= set(paths)
+    assert all((repo / p).is_dir() for p in paths)
+    (tmp_path / "dvc.yaml").write_text("vars:\n  - py: python\nstages: {}\n")
+    with pytest.raises(ValueError, match="sets no PYTHONPATH"):
+        stage_pythonpath(tmp_path)
+
+
+def test_the_git_token_falls_back_and_never_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUESSME_GIT_TOKEN", "")  # empty: unset, so GITHUB_TOKEN is used (as before)
+    monkeypatch.setenv("GITHUB_TOKEN", "gh-s3cret")
+    s = PipelineSettings()
+    assert s.git_token is not None
+    assert s.git_token.get_secret_value() == "gh-s3cret"
+    assert "gh-s3cret" not in repr(s)
+    monkeypatch.setenv("GUESSME_GIT_TOKEN", "own-s3cret")
+    token = PipelineSettings().git_token
+    assert token is not None
+    assert token.get_secret_value() == "own-s3cret"
+    monkeypatch.delenv("GUESSME_GIT_TOKEN")
+    monkeypatch.delenv("GITHUB_TOKEN")
+    assert PipelineSettings().git_token is None

@@ -152,6 +152,7 @@ def shell_exports(layout: Layout, environ: Mapping[str, str] | None = None) -> d
         "AIRFLOW_VENV": layout.airflow_venv,
         "TOOLS_VENV": layout.tools_venv,
         "ML_PYTHON": layout.ml_python,
+        "GUESSME_RUN_DIR": layout.run,
         "MPLCONFIGDIR": layout.state / "matplotlib",
         "TORCH_HOME": layout.state / "torch",
     }
