@@ -11,13 +11,12 @@ different data are not comparable, and then only `force_promote` promotes.
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from guessme_pipeline import rayjob, registry, remote_promote, verify
+from guessme_pipeline import mlflow_rest as registry
+from guessme_pipeline import rayjob, remote_promote, verify
 from guessme_pipeline.gate import Decision, GateParams, decide
 from guessme_pipeline.overlay import overlay_path
 from guessme_pipeline.publish import PushTarget
@@ -101,12 +100,9 @@ def _accuracies(tags: Mapping[str, str]) -> dict[str, float]:
 def evaluate(s: ClusterSettings, registered: dict[str, Any]) -> dict[str, Any]:
     """The gate: the candidate's recorded test metrics against those of the version the branch deploys."""
     deployed, head, params_text = remote_promote.deployed(s.target, s.env)
-    gate = GateParams()
-    if params_text is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "params.yaml"
-            path.write_text(params_text)
-            gate = GateParams.from_params_file(path)
+    if params_text is None:  # the gate's thresholds are written nowhere else
+        raise ValueError(f"{s.target.remote} {s.target.branch} has no params.yaml at {head[:12]}")
+    gate = GateParams.from_params_text(params_text, f"params.yaml at {head[:12]}")
     candidate = _accuracies(registered["tags"])
     report: dict[str, Any] = {
         "candidate": candidate,

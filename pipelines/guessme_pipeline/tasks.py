@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from guessme_pipeline import checkout, publish, registry
+from guessme_pipeline import checkout, publish
+from guessme_pipeline import mlflow_rest as registry
 from guessme_pipeline.gate import GateParams, decide
 from guessme_pipeline.ml import run_json_step, run_step
 from guessme_pipeline.overlay import ModelRef
