@@ -328,3 +328,45 @@ def test_the_pipeline_snapshots_the_folder_and_evaluates_what_the_stage_would_ke
     assert left_out == 2
     assert digits.images().shape == (2, 1, 28, 28)
     assert float(digits.images().max()) == 1.0
+
+
+def test_the_comparison_reads_rounds_as_the_player_stage_does(tmp_path: Path) -> None:
+    """One reader for the players' rounds: a resent round counts once, a damaged line and a half-written
+    last line are left out, as in the `player` stage (no rank rule: that is the comparison's own)."""
+    from guessme_pipeline.compare import COMPARISON_RULES, load_player_rounds
+
+    low = [0.9 if d == 1 else 0.01 for d in range(10)]  # the serving model did not rank 7 high
+    rows = [round_row(2, "a"), round_row(2, "a"), "{damaged", round_row(7, "b", probabilities=low)]
+    folder = write_rounds(tmp_path / "p" / "rounds-20261126-0001.jsonl", rows, tail='{"half')
+    digits, left_out = load_player_rounds(folder)
+    assert digits.y.tolist() == [2, 7]
+    assert left_out == 1  # the damaged line
+    stage_digits, _ = load_player_digits(folder, COMPARISON_RULES)
+    np.testing.assert_array_equal(digits.x, stage_digits.x)
+
+
+def test_the_comparison_scores_both_model_kinds_with_the_training_predictor(tmp_path: Path) -> None:
+    """The candidate (a checkpoint) and a registered pt2 model (torch.export: no eval()) are scored by
+    guessme_train.loop.predict, the held-out report's predictor, so the numbers agree with it."""
+    import torch
+
+    from guessme_pipeline import compare
+    from guessme_train.checkpoint import load_model, save_model
+    from guessme_train.loop import build_model
+    from guessme_train.metrics_report import held_out_report
+
+    torch.manual_seed(0)
+    params = load_params(PARAMS_FILE).replace(model={"width": 4})
+    save_model(tmp_path / "model.pt", build_model(params.model), params.model)
+    test = synthetic_raw(per_class=3)
+    save_digits(tmp_path / "test.npz", test)
+    report = compare.evaluate(tmp_path / "model.pt", tmp_path / "test.npz", None, None)
+    candidate, _ = load_model(tmp_path / "model.pt")
+    expected = held_out_report(candidate, test).accuracy
+    counts = {"test_count": 30, "player_count": 0}
+    assert report["candidate"] == {"test_accuracy": pytest.approx(expected), **counts}
+    batch = {0: torch.export.Dim("batch")}  # as the registered model's signature makes it (mlflow_model)
+    exported = torch.export.export(candidate, (test.images()[:2],), dynamic_shapes=(batch,)).module()
+    with pytest.raises(NotImplementedError):
+        exported.eval()  # why predict leaves an exported model's mode alone
+    assert compare.accuracy(exported, test) == pytest.approx(expected)

@@ -143,7 +143,8 @@ def _build(cls: type[T], raw: Any, source: str, section: str = "") -> T:
 
     def value(name: str, hint: Any) -> Any:
         path = f"{section}.{name}" if section else name
-        return _build(hint, values[name], source, path) if dataclasses.is_dataclass(hint) else values[name]
+        nested = isinstance(hint, type) and dataclasses.is_dataclass(hint)
+        return _build(hint, values[name], source, path) if nested else values[name]
 
     return cls(**{name: value(name, hint) for name, hint in hints.items()})
 
