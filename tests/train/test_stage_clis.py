@@ -7,6 +7,7 @@ import ast
 import importlib
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -120,3 +121,34 @@ def test_no_library_module_imports_a_stage_cli() -> None:
                 if node.module.startswith("guessme_train") and names & stages:
                     offenders.append(f"{path.name}: from {node.module} import ...")
     assert offenders == []
+
+
+def layout_problems(dvc: dict[str, Any]) -> list[str]:
+    """Where dvc.yaml (which cannot import Python) disagrees with guessme_contracts.layout, the one
+    definition of the ML interpreter's and the players' rounds' places in a clone."""
+    from guessme_contracts import layout
+
+    found: list[str] = []
+    variables = {k: v for entry in dvc.get("vars", []) for k, v in entry.items()}
+    interpreter = shlex.split(variables.get("py", ""))[-1:]
+    if interpreter != [str(layout.ML_PYTHON_IN_CLONE)]:
+        found.append(f"vars.py runs {interpreter}, not {layout.ML_PYTHON_IN_CLONE}")
+    player = dvc["stages"]["player"]
+    words = shlex.split(player["cmd"])
+    given = words[words.index("--player-dir") + 1] if "--player-dir" in words else None
+    if given != str(layout.PLAYER_DATA):
+        found.append(f"stage player reads {given}, not {layout.PLAYER_DATA}")
+    if str(layout.PLAYER_DATA) not in player["deps"]:
+        found.append(f"stage player does not depend on {layout.PLAYER_DATA}")
+    return found
+
+
+def test_dvc_yaml_names_the_layouts_interpreter_and_player_folder() -> None:
+    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    assert layout_problems(dvc) == []
+    dvc["vars"][0]["py"] = dvc["vars"][0]["py"].replace(".guessme/venvs/ml", ".venv")
+    dvc["stages"]["player"]["cmd"] = dvc["stages"]["player"]["cmd"].replace("data/player", "data/rounds")
+    assert layout_problems(dvc) == [
+        "vars.py runs ['.venv/bin/python'], not .guessme/venvs/ml/bin/python",
+        "stage player reads data/rounds, not data/player",
+    ]

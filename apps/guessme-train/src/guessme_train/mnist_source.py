@@ -25,10 +25,14 @@ class FetchError(RuntimeError):
 
 
 def download_cache() -> Path:
-    """Downloads are kept across runs (and clones can share them with GUESSME_DOWNLOAD_CACHE)."""
+    """Downloads are kept across runs (and clones can share them with GUESSME_DOWNLOAD_CACHE), by
+    default in the clone's state folder (guessme_contracts.layout)."""
     if os.environ.get("GUESSME_DOWNLOAD_CACHE"):
         return Path(os.environ["GUESSME_DOWNLOAD_CACHE"])
-    return Path(os.environ.get("GUESSME_STATE", ".guessme")) / "downloads"
+    # Imported here: the training image sets GUESSME_DOWNLOAD_CACHE and needs no clone layout.
+    from guessme_contracts.layout import Layout
+
+    return Layout.from_env().downloads
 
 
 def npm_tarball(package: str, cache: Path) -> Path:
