@@ -10,14 +10,12 @@ different data are not comparable, and then only `force_promote` promotes.
 """
 
 import dataclasses
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from guessme_contracts.overlay import check_env_name
-from guessme_pipeline import rayjob, registry, remote_promote, verify
+from guessme_pipeline import mlflow_rest, rayjob, remote_promote, verify
 from guessme_pipeline.gate import Decision, GateParams, decide
 from guessme_pipeline.settings import ARGOCD_POLL_S, PipelineSettings, PushTarget
 
@@ -77,7 +75,7 @@ def train(s: ClusterSettings, run_id: str, k8s: rayjob.CustomObjects) -> dict[st
 
 def register(trained: dict[str, Any]) -> dict[str, Any]:
     """The version the RayJob registered in the in-cluster MLflow, found by the run tag it carries."""
-    found = registry.version_by_run_tag(rayjob.RUN_TAG, trained["run_tag"])
+    found = mlflow_rest.version_by_run_tag(rayjob.RUN_TAG, trained["run_tag"])
     print(f"register: the RayJob {trained['rayjob']} registered {found['uri']}", flush=True)
     return found
 
@@ -89,12 +87,9 @@ def _accuracies(tags: Mapping[str, str]) -> dict[str, float]:
 def evaluate(s: ClusterSettings, registered: dict[str, Any]) -> dict[str, Any]:
     """The gate: the candidate's recorded test metrics against those of the version the branch deploys."""
     deployed, head, params_text = remote_promote.deployed(s.target, s.env)
-    gate = GateParams()
-    if params_text is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "params.yaml"
-            path.write_text(params_text)
-            gate = GateParams.from_params_file(path)
+    if params_text is None:  # the gate's thresholds are written nowhere else
+        raise ValueError(f"{s.target.remote} {s.target.branch} has no params.yaml at {head[:12]}")
+    gate = GateParams.from_params_text(params_text, f"params.yaml at {head[:12]}")
     candidate = _accuracies(registered["tags"])
     report: dict[str, Any] = {
         "candidate": candidate,
@@ -105,7 +100,7 @@ def evaluate(s: ClusterSettings, registered: dict[str, Any]) -> dict[str, Any]:
     if deployed is None:
         decision = decide(candidate, None, gate)
     else:
-        tags = registry.version_tags(deployed.name, deployed.version)
+        tags = mlflow_rest.version_tags(deployed.name, deployed.version)
         if tags is None:  # the registry lost it (a fresh cluster): nothing to compare with
             decision = decide(candidate, None, gate)
         elif tags.get(TEST_SET_TAG) and tags.get(TEST_SET_TAG) == registered["tags"].get(TEST_SET_TAG):
@@ -121,7 +116,7 @@ def evaluate(s: ClusterSettings, registered: dict[str, Any]) -> dict[str, Any]:
                 )
     report["decision"] = decision.as_dict()
     print(f"gate: {'PROMOTE' if decision.promote else 'KEEP'} - {decision.reason}", flush=True)
-    registry.set_version_tags(
+    mlflow_rest.set_version_tags(
         registered["name"],
         int(registered["version"]),
         {

@@ -1,12 +1,15 @@
 """Compare the candidate with the deployed model on the same data (runs in the ML interpreter):
 
-    python -m guessme_pipeline.compare --model models/model.pt --deployed models:/guessme-cnn/6 \\
-        --player data/player --out compare.json
+    python -m guessme_pipeline.compare --model models/model.pt --test data/prepared/test.npz \\
+        --deployed models:/guessme-cnn/6 --player data/player --out compare.json
 
 The candidate is the train stage's model file, the deployed model a registry URI; both are evaluated on
-the held-out test set and, when there are enough, the players' labelled drawings, with the same code,
-so the gate compares like with like. A deployed URI the registry does not hold is reported as missing
-(`deployed: null`); any other error (MLflow down, bad data) fails the command.
+the held-out test set and, when there are enough, the players' labelled drawings, with the training
+package's own loaders (guessme_train.datasets, guessme_train.player_rounds) and predictor
+(guessme_train.loop.predict), so the gate compares like with like and reads data as training does. A
+deployed URI the registry does not hold is reported as missing (`deployed: null`); any other error
+(MLflow down, bad data) fails the command. The Airflow environment only starts this module in the ML
+interpreter (guessme_pipeline.ml), never imports it.
 """
 
 import argparse
@@ -18,37 +21,34 @@ from typing import Any
 import numpy as np
 import torch
 
+from guessme_train.checkpoint import load_model as load_candidate
+from guessme_train.datasets import IMAGE_SHAPE, Digits, load_digits
+from guessme_train.loop import predict
+from guessme_train.player_rounds import LabelRules, load_player_digits
+
 MIN_PLAYER_ROUNDS = 20  # fewer labelled drawings than this is noise, not a measurement
+# The comparison's own reading of the rounds, not the training set's (params.yaml `player:`): withdrawn
+# players and rounds without a dealt ticket are left out, but no rank rule, since the served model's own
+# ranking would favour the deployed model here.
+COMPARISON_RULES = LabelRules(top_k=0, min_probability=0.0, require_ticket=True)
 
 
-def load_test(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    with np.load(path, allow_pickle=False) as npz:
-        x, y = npz["x"], npz["y"].astype(np.int64)
-    return torch.from_numpy(x).float().div_(255.0).unsqueeze(1), torch.from_numpy(y)
-
-
-def load_player_rounds(folder: Path | None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Player drawings as (images, labels, rows left out): the `player` stage's reading of the folder,
-    withdrawn players and rounds without a dealt ticket left out. No rank rule: the served model's
-    own ranking would favour the deployed model in this comparison."""
-    from guessme_train.player import LabelRules, load_player_digits
-
+def load_player_rounds(folder: Path | None) -> tuple[Digits, int]:
+    """The players' labelled drawings in `folder`, read by the `player` stage's reader under
+    COMPARISON_RULES (a resent round counts once, a bad line or a half-written last one is left out, as
+    there), and how many rows were skipped or dropped; an empty set when nobody has played."""
     if folder is None or not folder.is_dir():
-        return torch.empty(0, 1, 28, 28), torch.empty(0, dtype=torch.int64), 0
-    digits, report = load_player_digits(folder, LabelRules(top_k=0))
+        return Digits(x=np.zeros((0, *IMAGE_SHAPE), np.uint8), y=np.zeros(0, np.int64)), 0
+    digits, report = load_player_digits(folder, COMPARISON_RULES)
     left_out = sum(report.skipped.values()) + sum(report.dropped.values())
-    images = torch.from_numpy(digits.x).float().div_(255.0).unsqueeze(1)
-    return images, torch.from_numpy(digits.y), left_out
+    return digits, left_out
 
 
-@torch.no_grad()
-def accuracy(model: Any, images: torch.Tensor, labels: torch.Tensor, batch: int = 500) -> float:
-    # A pt2 (torch.export) model has no eval()/train(): it is exported in eval mode already.
-    logits = torch.cat([model(images[i : i + batch]) for i in range(0, len(images), batch)])
-    return float((logits.argmax(1) == labels).float().mean())
+def accuracy(model: torch.nn.Module, digits: Digits) -> float:
+    return float((predict(model, digits.images()).argmax(1) == digits.labels()).float().mean())
 
 
-def load_model(uri: str) -> tuple[Any | None, str | None]:
+def load_model(uri: str) -> tuple[torch.nn.Module | None, str | None]:
     """(model, None), or (None, reason) when the registry does not hold `uri`; other errors raise."""
     import mlflow.pytorch
     from mlflow.exceptions import MlflowException
@@ -61,32 +61,27 @@ def load_model(uri: str) -> tuple[Any | None, str | None]:
         raise
 
 
-Labelled = tuple[torch.Tensor, torch.Tensor]
-
-
-def _metrics(model: Any, test: Labelled, player: Labelled) -> dict[str, float | int]:
+def _metrics(model: torch.nn.Module, test: Digits, player: Digits) -> dict[str, float | int]:
     out: dict[str, float | int] = {
-        "test_accuracy": accuracy(model, *test),
-        "test_count": len(test[1]),
-        "player_count": len(player[1]),
+        "test_accuracy": accuracy(model, test),
+        "test_count": len(test),
+        "player_count": len(player),
     }
-    if len(player[1]) >= MIN_PLAYER_ROUNDS:
-        out["player_accuracy"] = accuracy(model, *player)
+    if len(player) >= MIN_PLAYER_ROUNDS:
+        out["player_accuracy"] = accuracy(model, player)
     return out
 
 
 def evaluate(
-    model_file: Path, test_file: Path, deployed_uri: str | None, player_file: Path | None
+    model_file: Path, test_file: Path, deployed_uri: str | None, player_folder: Path | None
 ) -> dict[str, Any]:
-    from guessme_train.checkpoint import load_model as load_candidate
-
-    test = load_test(test_file)
-    player_x, player_y, skipped = load_player_rounds(player_file)
+    test = load_digits(test_file)
+    player, left_out = load_player_rounds(player_folder)
     candidate, _ = load_candidate(model_file)
     report: dict[str, Any] = {
-        "player_rounds_skipped": skipped,
+        "player_rounds_skipped": left_out,
         "deployed_uri": deployed_uri,
-        "candidate": _metrics(candidate, test, (player_x, player_y)),
+        "candidate": _metrics(candidate, test, player),
         "deployed": None,
     }
     if deployed_uri:
@@ -94,14 +89,14 @@ def evaluate(
         if deployed is None:
             report["deployed_missing"] = missing
         else:
-            report["deployed"] = _metrics(deployed, test, (player_x, player_y))
+            report["deployed"] = _metrics(deployed, test, player)
     return report
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="guessme_pipeline.compare")
-    ap.add_argument("--model", type=Path, default=Path("models/model.pt"), help="the candidate")
-    ap.add_argument("--test", type=Path, default=Path("data/prepared/test.npz"))
+    ap.add_argument("--model", type=Path, required=True, help="the candidate (the train stage's model file)")
+    ap.add_argument("--test", type=Path, required=True, help="the held-out test split")
     ap.add_argument("--deployed", default="", help="the deployed model URI (empty: none)")
     ap.add_argument("--player", type=Path, help="the players' data folder (round shards, tombstones)")
     ap.add_argument("--out", type=Path, required=True)

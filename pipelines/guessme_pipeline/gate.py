@@ -17,25 +17,34 @@ PLAYER = "player_accuracy"
 
 @dataclass(frozen=True)
 class GateParams:
-    """`promote:` in params.yaml."""
+    """`promote:` in params.yaml, the only place these values are written."""
 
-    min_improvement: float = 0.002  # candidate test accuracy must beat the deployed one by this much
-    min_accuracy: float = 0.5  # absolute floor, also when nothing is deployed yet
-    max_player_drop: float = 0.02  # player-drawing accuracy may not fall by more than this
+    min_improvement: float  # candidate test accuracy must beat the deployed one by this much
+    min_accuracy: float  # absolute floor, also when nothing is deployed yet
+    max_player_drop: float  # player-drawing accuracy may not fall by more than this
 
     @classmethod
     def from_params_file(cls, path: Path) -> "GateParams":
-        raw: Any = yaml.safe_load(path.read_text()) if path.exists() else {}
-        section = (raw or {}).get("promote") or {}
+        return cls.from_params_text(path.read_text(), str(path))
+
+    @classmethod
+    def from_params_text(cls, text: str, source: str) -> "GateParams":
+        """The gate's keys of params.yaml's `promote:` (`source` names the file in errors). An unknown
+        key and a missing one are both errors: a deleted threshold must not fall back to a default."""
+        raw: Any = yaml.safe_load(text) or {}
+        section = raw.get("promote") if isinstance(raw, dict) else None
         if not isinstance(section, dict):
-            raise ValueError(f"{path}: promote must be a mapping")
+            raise ValueError(f"{source}: promote must be a mapping")
         from guessme_pipeline.verify import VerifyParams  # the section's verification keys
 
         VerifyParams.from_promote_section(section)  # validates them
         unknown = set(section) - set(cls.__dataclass_fields__) - set(VerifyParams.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"{path}: unknown key(s) in promote: {', '.join(sorted(unknown))}")
-        return cls(**{k: float(v) for k, v in section.items() if k in cls.__dataclass_fields__})
+            raise ValueError(f"{source}: promote: unknown key(s): {', '.join(sorted(unknown))}")
+        missing = [k for k in cls.__dataclass_fields__ if k not in section]
+        if missing:
+            raise ValueError(f"{source}: promote: missing key(s): {', '.join(missing)}")
+        return cls(**{k: float(section[k]) for k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import yaml
 
 from guessme_contracts.layout import Layout
 from guessme_contracts.model_uri import ModelRef
-from guessme_pipeline import checkout, publish, registry
+from guessme_pipeline import checkout, mlflow_rest, publish
 from guessme_pipeline.gate import GateParams, decide
 from guessme_pipeline.ml import run_json_step, run_step
 from guessme_pipeline.promote import Candidate, deployed_model
@@ -162,13 +162,15 @@ def register(s: RunSettings, trained: dict[str, Any], evaluation: dict[str, Any]
     with scratch_checkout(s, trained["commit"], last=True) as work:
         _dvc_repro(s, work, "register")
         registered: dict[str, Any] = json.loads((work / "reports" / "registered.json").read_text())
-        if not registry.version_matches(registered["name"], int(registered["version"]), registered["run_id"]):
+        if not mlflow_rest.version_matches(
+            registered["name"], int(registered["version"]), registered["run_id"]
+        ):
             print(f"register: {registered['uri']} is not in this registry; registering again", flush=True)
             _dvc_repro(s, work, "register", "--force", "--single-item")
             registered = json.loads((work / "reports" / "registered.json").read_text())
         checkout.save_state(s)  # the next run starts from here: an unchanged model keeps this version
     decision = evaluation["decision"]
-    registry.set_version_tags(
+    mlflow_rest.set_version_tags(
         registered["name"],
         int(registered["version"]),
         {
@@ -217,8 +219,8 @@ def promote(s: RunSettings, registered: dict[str, Any], evaluation: dict[str, An
 
 def mark_champion(promoted: dict[str, Any]) -> dict[str, Any]:
     """Informational only: deployments name the immutable version, never the alias."""
-    registry.set_alias(promoted["name"], registry.CHAMPION, int(promoted["version"]))
-    return {"alias": registry.CHAMPION, "version": promoted["version"]}
+    mlflow_rest.set_alias(promoted["name"], mlflow_rest.CHAMPION, int(promoted["version"]))
+    return {"alias": mlflow_rest.CHAMPION, "version": promoted["version"]}
 
 
 def verify(s: RunSettings, promoted: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

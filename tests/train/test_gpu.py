@@ -20,11 +20,13 @@ from guessme_train.checkpoint import load_model, save_model
 from guessme_train.datasets import Digits
 from guessme_train.device import NoGPUError, plain_device
 from guessme_train.loop import predict
-from guessme_train.params import AugmentParams, Params
+from guessme_train.params import Params, load_params
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
 needs_no_cuda = pytest.mark.skipif(CUDA, reason="checks the error on a machine without a GPU")
+PARAMS = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
+AUGMENT = PARAMS.augment
 
 
 def bars(n: int = 200) -> Digits:
@@ -37,7 +39,7 @@ def bars(n: int = 200) -> Digits:
 
 
 def gpu_params(**train: object) -> Params:
-    return Params().replace(
+    return PARAMS.replace(
         model={"width": 4},
         augment={"enabled": False},
         train={"epochs": 3, "batch_size": 20, "lr": 0.01, "use_gpu": True, **train},
@@ -89,8 +91,8 @@ def test_plain_loop_trains_on_the_gpu_and_saves_a_cpu_checkpoint(tmp_path: Path)
 @needs_cuda
 def test_augmentation_on_the_gpu_matches_the_cpu() -> None:
     images = bars(16).images()
-    cpu = augment_batch(images, AugmentParams(), torch.Generator().manual_seed(3))
-    gpu = augment_batch(images.cuda(), AugmentParams(), torch.Generator().manual_seed(3))
+    cpu = augment_batch(images, AUGMENT, torch.Generator().manual_seed(3))
+    gpu = augment_batch(images.cuda(), AUGMENT, torch.Generator().manual_seed(3))
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=1e-4)
 

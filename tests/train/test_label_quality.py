@@ -13,7 +13,7 @@ from support.digit_strokes import draw, variations
 from support.model_fixtures import REPO, _params, prepared_data
 
 from guessme_core import strokes_to_image
-from guessme_train.player import LabelRules, load_player_digits, round_to_digit
+from guessme_train.player_rounds import LabelRules, load_player_digits, round_to_digit
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +86,7 @@ def test_the_gate_blocks_a_model_trained_on_poisoned_labels_that_slipped_through
     model on the same held-out data and keeps the deployed one."""
     from guessme_pipeline.gate import GateParams, decide
     from guessme_train.datasets import Digits, load_digits
-    from guessme_train.evaluation import held_out_report
+    from guessme_train.metrics_report import held_out_report
     from guessme_train.trainer import train_plain
 
     params = _params({"backend": "plain", "epochs": 1}).replace(augment={"enabled": False})

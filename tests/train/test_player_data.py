@@ -1,23 +1,38 @@
 """The players' rounds as training data: DVC stage `player` and `prepare` with data.include_player."""
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from support.digit_strokes import draw  # hand-made player-like strokes, shared with the core tests
 
 from guessme_core.player_files import TOMBSTONES
 from guessme_train.datasets import Digits, load_digits, save_digits
-from guessme_train.fetch import file_md5
-from guessme_train.params import DataParams
-from guessme_train.player import LabelRules, load_player_digits
+from guessme_train.params import DataParams, load_params
 from guessme_train.player import main as player_main
-from guessme_train.prepare import add_player_digits
+from guessme_train.player_rounds import LabelRules, load_player_digits
 from guessme_train.prepare import main as prepare_main
+from guessme_train.provenance import file_md5
+from guessme_train.splits import add_player_digits
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
+PARAMS_FILE = REPO / "params.yaml"
+RULES = LabelRules.from_params_file(PARAMS_FILE)  # the repository's label rules
+DATA = load_params(PARAMS_FILE).data
+
+
+def rules(**changes: Any) -> LabelRules:
+    return dataclasses.replace(RULES, **changes)
+
+
+def with_player(cap: float) -> DataParams:
+    """The repository's data params with player digits in, capped at `cap` per MNIST digit."""
+    return dataclasses.replace(DATA, include_player=True, player_max_fraction=cap)
 
 
 def round_row(digit: int, round_id: str, **changes: object) -> dict[str, object]:
@@ -53,7 +68,7 @@ def test_a_drawn_one_becomes_an_inked_labelled_mnist_style_image(tmp_path: Path)
     rounds = write_rounds(
         tmp_path / "player" / "rounds-20261126-0001.jsonl", [round_row(1, "a"), round_row(7, "b")]
     )
-    digits, report = load_player_digits(rounds)
+    digits, report = load_player_digits(rounds, RULES)
     assert (report.rows, report.used, sum(report.skipped.values())) == (2, 2, 0)
     assert digits.x.dtype == np.uint8
     assert digits.x.shape == (2, 28, 28)
@@ -87,7 +102,7 @@ def test_malformed_rows_are_skipped_and_counted_by_reason(tmp_path: Path) -> Non
     ]
     rows.append(round_row(5, "p1", probabilities="high"))
     rounds = write_rounds(tmp_path / "rounds-20261126-0001.jsonl", rows, tail='{"id": "half-writ')
-    digits, report = load_player_digits(rounds)
+    digits, report = load_player_digits(rounds, RULES)
     assert digits.y.tolist() == [3, 5]
     assert report.duplicates == 1
     assert report.incomplete == 1
@@ -111,7 +126,7 @@ def test_every_shard_is_read_and_each_label_rule_counts_what_it_dropped(tmp_path
     second = [round_row(4, "b"), round_row(5, "c", probabilities=[0.9 if d == 6 else 0.0 for d in range(10)])]
     write_rounds(folder / "rounds-20261127-0001.jsonl", second, tail='{"half')
     (folder / TOMBSTONES).write_text(json.dumps({"player": "w" * 32}) + "\n{damaged\n")
-    digits, report = load_player_digits(folder)
+    digits, report = load_player_digits(folder, RULES)
     assert digits.y.tolist() == [2, 4]
     assert dict(report.dropped) == {"no_ticket": 1, "withdrawn": 1, "not_in_top_k": 1}
     assert report.incomplete == 1
@@ -120,21 +135,34 @@ def test_every_shard_is_read_and_each_label_rule_counts_what_it_dropped(tmp_path
     only = write_rounds(
         tmp_path / "k" / "rounds-20261126-0001.jsonl", [round_row(5, "r", probabilities=runner_up)]
     )
-    assert load_player_digits(only, LabelRules(top_k=2))[0].y.tolist() == [5]
-    assert load_player_digits(only, LabelRules(top_k=1))[0].y.tolist() == []
-    assert load_player_digits(only, LabelRules(top_k=0))[0].y.tolist() == [5]
-    assert load_player_digits(only, LabelRules(top_k=2, min_probability=0.4))[1].dropped == {"unlikely": 1}
+    assert load_player_digits(only, rules(top_k=2))[0].y.tolist() == [5]
+    assert load_player_digits(only, rules(top_k=1))[0].y.tolist() == []
+    assert load_player_digits(only, rules(top_k=0))[0].y.tolist() == [5]
+    assert load_player_digits(only, rules(top_k=2, min_probability=0.4))[1].dropped == {"unlikely": 1}
 
 
 def test_label_rules_come_from_params_and_refuse_typos(tmp_path: Path) -> None:
-    assert LabelRules.from_params_file(REPO / "params.yaml").top_k >= 1
+    assert RULES.top_k >= 1
     bad = tmp_path / "params.yaml"
-    bad.write_text("player:\n  top_kk: 3\n")
-    with pytest.raises(ValueError, match="top_kk"):
+    bad.write_text("player:\n  top_kk: 3\n  top_k: 2\n  min_probability: 0.1\n  require_ticket: true\n")
+    with pytest.raises(ValueError, match=f"^{bad}: player: unknown key\\(s\\): top_kk$"):
         LabelRules.from_params_file(bad)
-    bad.write_text("player:\n  top_k: 11\n")
-    with pytest.raises(ValueError, match="top_k"):
+    bad.write_text("player:\n  top_k: 11\n  min_probability: 0.1\n  require_ticket: true\n")
+    with pytest.raises(ValueError, match="top_k must be an integer from 0 to 10"):
         LabelRules.from_params_file(bad)
+
+
+@pytest.mark.parametrize("key", ["top_k", "min_probability", "require_ticket"])
+def test_a_label_rule_missing_from_params_is_an_error_naming_it(tmp_path: Path, key: str) -> None:
+    """No default: a rule deleted from params.yaml fails like a misspelt one, naming key and file."""
+    raw = yaml.safe_load(PARAMS_FILE.read_text())
+    del raw["player"][key]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match=f"^{path}: player: missing key\\(s\\): {key}$"):
+        LabelRules.from_params_file(path)
+    with pytest.raises(TypeError):  # nor can code build the rules with one left out
+        LabelRules(top_k=2)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("content", [None, "", "\n\n"])
@@ -144,7 +172,18 @@ def test_missing_or_empty_rounds_make_an_empty_set_and_report(tmp_path: Path, co
         rounds.parent.mkdir()
         rounds.write_text(content)
     out, report = tmp_path / "player.npz", tmp_path / "player.json"
-    player_main(["--player-dir", str(rounds.parent), "--out", str(out), "--report", str(report)])
+    player_main(
+        [
+            "--params",
+            str(PARAMS_FILE),
+            "--player-dir",
+            str(rounds.parent),
+            "--out",
+            str(out),
+            "--report",
+            str(report),
+        ]
+    )
     digits = load_digits(out)
     assert digits.x.shape == (0, 28, 28)
     assert digits.x.dtype == np.uint8
@@ -162,6 +201,8 @@ def test_player_stage_output_is_byte_deterministic(tmp_path: Path) -> None:
     for name in ("a", "b"):
         player_main(
             [
+                "--params",
+                str(PARAMS_FILE),
                 "--player-dir",
                 str(rounds),
                 "--out",
@@ -188,12 +229,15 @@ def player_digits(n: int) -> Digits:
     return Digits(x=np.full((n, 28, 28), 255, np.uint8), y=(np.arange(n) % 10).astype(np.int64))
 
 
-def run_prepare(tmp_path: Path, name: str, data_yaml: str, player: Digits) -> Path:
+def run_prepare(tmp_path: Path, name: str, include_player: bool, player: Digits) -> Path:
     base = tmp_path / name
     base.mkdir()
     save_digits(base / "raw.npz", synthetic_raw())
     save_digits(base / "player.npz", player)
-    (base / "params.yaml").write_text(f"data:\n{data_yaml}prepare:\n  seed: 5\n")
+    params = yaml.safe_load(PARAMS_FILE.read_text())
+    params["data"]["include_player"] = include_player
+    params["prepare"].update(seed=5, limit=0)
+    (base / "params.yaml").write_text(yaml.safe_dump(params))
     prepare_main(
         [
             "--params",
@@ -216,9 +260,9 @@ def is_player(digits: Digits) -> np.ndarray:
 
 
 def test_prepare_puts_player_digits_in_train_only_deterministically(tmp_path: Path) -> None:
-    off = run_prepare(tmp_path, "off", "  include_player: false\n", player_digits(20))
-    on = run_prepare(tmp_path, "on", "  include_player: true\n", player_digits(20))
-    again = run_prepare(tmp_path, "again", "  include_player: true\n", player_digits(20))
+    off = run_prepare(tmp_path, "off", False, player_digits(20))
+    on = run_prepare(tmp_path, "on", True, player_digits(20))
+    again = run_prepare(tmp_path, "again", True, player_digits(20))
     for split in ("val", "test"):  # the held-out sets do not change
         assert file_md5(on / "prepared" / f"{split}.npz") == file_md5(off / "prepared" / f"{split}.npz")
         assert not is_player(load_digits(on / "prepared" / f"{split}.npz")).any()
@@ -239,29 +283,27 @@ def test_prepare_puts_player_digits_in_train_only_deterministically(tmp_path: Pa
 
 
 def test_without_player_digits_train_is_byte_identical(tmp_path: Path) -> None:
-    off = run_prepare(tmp_path, "off", "  include_player: false\n", player_digits(20))
-    empty = run_prepare(tmp_path, "empty", "  include_player: true\n", player_digits(0))
+    off = run_prepare(tmp_path, "off", False, player_digits(20))
+    empty = run_prepare(tmp_path, "empty", True, player_digits(0))
     for split in ("train", "val", "test"):
         assert file_md5(empty / "prepared" / f"{split}.npz") == file_md5(off / "prepared" / f"{split}.npz")
 
 
 def test_player_share_is_capped_by_a_seeded_choice() -> None:
     train, player = synthetic_raw(per_class=10), player_digits(500)
-    capped = add_player_digits(train, player, DataParams(include_player=True, player_max_fraction=0.1), 1)
+    capped = add_player_digits(train, player, with_player(0.1), 1)
     assert is_player(capped).sum() == 10
     assert len(capped) == 110
-    same = add_player_digits(train, player, DataParams(include_player=True, player_max_fraction=0.1), 1)
+    same = add_player_digits(train, player, with_player(0.1), 1)
     np.testing.assert_array_equal(capped.y, same.y)
-    uncapped = add_player_digits(train, player, DataParams(include_player=True, player_max_fraction=0), 1)
+    uncapped = add_player_digits(train, player, with_player(0), 1)
     assert is_player(uncapped).sum() == 500
     with pytest.raises(ValueError, match="player_max_fraction"):
-        add_player_digits(train, player, DataParams(include_player=True, player_max_fraction=-1), 1)
+        add_player_digits(train, player, with_player(-1), 1)
 
 
 def test_repo_params_keep_player_data_out_by_default() -> None:
-    from guessme_train.params import load_params
-
-    data = load_params(REPO / "params.yaml").data
+    data = load_params(PARAMS_FILE).data
     assert data.include_player is False
     assert 0 < data.player_max_fraction <= 1
 
@@ -281,8 +323,50 @@ def test_the_pipeline_snapshots_the_folder_and_evaluates_what_the_stage_would_ke
     assert taken is not None
     assert taken["player_rounds"] == 5
     write_rounds(source / "rounds-20261127-0001.jsonl", [round_row(6, "late")])  # the game goes on writing
-    images, labels, left_out = load_player_rounds(Path(taken["player_file"]))
-    assert labels.tolist() == [2, 4]  # the fixed copy, less the withdrawn player and the unticketed round
+    digits, left_out = load_player_rounds(Path(taken["player_file"]))
+    assert digits.y.tolist() == [2, 4]  # the fixed copy, less the withdrawn player and the unticketed round
     assert left_out == 2
-    assert images.shape == (2, 1, 28, 28)
-    assert float(images.max()) == 1.0
+    assert digits.images().shape == (2, 1, 28, 28)
+    assert float(digits.images().max()) == 1.0
+
+
+def test_the_comparison_reads_rounds_as_the_player_stage_does(tmp_path: Path) -> None:
+    """One reader for the players' rounds: a resent round counts once, a damaged line and a half-written
+    last line are left out, as in the `player` stage (no rank rule: that is the comparison's own)."""
+    from guessme_pipeline.compare import COMPARISON_RULES, load_player_rounds
+
+    low = [0.9 if d == 1 else 0.01 for d in range(10)]  # the serving model did not rank 7 high
+    rows = [round_row(2, "a"), round_row(2, "a"), "{damaged", round_row(7, "b", probabilities=low)]
+    folder = write_rounds(tmp_path / "p" / "rounds-20261126-0001.jsonl", rows, tail='{"half')
+    digits, left_out = load_player_rounds(folder)
+    assert digits.y.tolist() == [2, 7]
+    assert left_out == 1  # the damaged line
+    stage_digits, _ = load_player_digits(folder, COMPARISON_RULES)
+    np.testing.assert_array_equal(digits.x, stage_digits.x)
+
+
+def test_the_comparison_scores_both_model_kinds_with_the_training_predictor(tmp_path: Path) -> None:
+    """The candidate (a checkpoint) and a registered pt2 model (torch.export: no eval()) are scored by
+    guessme_train.loop.predict, the held-out report's predictor, so the numbers agree with it."""
+    import torch
+
+    from guessme_pipeline import compare
+    from guessme_train.checkpoint import load_model, save_model
+    from guessme_train.loop import build_model
+    from guessme_train.metrics_report import held_out_report
+
+    torch.manual_seed(0)
+    params = load_params(PARAMS_FILE).replace(model={"width": 4})
+    save_model(tmp_path / "model.pt", build_model(params.model), params.model)
+    test = synthetic_raw(per_class=3)
+    save_digits(tmp_path / "test.npz", test)
+    report = compare.evaluate(tmp_path / "model.pt", tmp_path / "test.npz", None, None)
+    candidate, _ = load_model(tmp_path / "model.pt")
+    expected = held_out_report(candidate, test).accuracy
+    counts = {"test_count": 30, "player_count": 0}
+    assert report["candidate"] == {"test_accuracy": pytest.approx(expected), **counts}
+    batch = {0: torch.export.Dim("batch")}  # as the registered model's signature makes it (mlflow_model)
+    exported = torch.export.export(candidate, (test.images()[:2],), dynamic_shapes=(batch,)).module()
+    with pytest.raises(NotImplementedError):
+        exported.eval()  # why predict leaves an exported model's mode alone
+    assert compare.accuracy(exported, test) == pytest.approx(expected)

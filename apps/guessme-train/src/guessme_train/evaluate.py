@@ -1,5 +1,6 @@
-"""DVC stage `evaluate`: held-out test metrics (metrics.json, a DVC metric), the confusion matrix and
-learning curves (DVC plots as CSV, and PNG figures logged to MLflow by the register stage)."""
+"""DVC stage `evaluate` (its CLI; dvc.yaml names every path): held-out test metrics (metrics.json, a
+DVC metric), the confusion matrix and learning curves (DVC plots as CSV, and PNG figures logged to
+MLflow by the register stage), computed by guessme_train.metrics_report."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from guessme_train.checkpoint import load_model
 from guessme_train.datasets import load_digits
-from guessme_train.evaluation import (
+from guessme_train.metrics_report import (
     held_out_report,
     load_history,
     plot_confusion,
@@ -21,12 +22,12 @@ from guessme_train.evaluation import (
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", type=Path, default=Path("models/model.pt"))
-    ap.add_argument("--history", type=Path, default=Path("models/history.json"))
-    ap.add_argument("--test", type=Path, default=Path("data/prepared/test.npz"))
-    ap.add_argument("--metrics", type=Path, default=Path("metrics.json"))
-    ap.add_argument("--plots", type=Path, default=Path("reports/plots"))
-    ap.add_argument("--figures", type=Path, default=Path("reports/figures"))
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--history", type=Path, required=True)
+    ap.add_argument("--test", type=Path, required=True)
+    ap.add_argument("--metrics", type=Path, required=True)
+    ap.add_argument("--plots", type=Path, required=True, help="folder for the DVC plots' CSV files")
+    ap.add_argument("--figures", type=Path, required=True, help="folder for the PNG figures")
     args = ap.parse_args(argv)
 
     model, _ = load_model(args.model)

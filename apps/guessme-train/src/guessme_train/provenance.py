@@ -6,9 +6,16 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from guessme_train.fetch import file_md5
-
 UNKNOWN = "unknown"
+
+
+def file_md5(path: Path) -> str:
+    """The hash DVC records for a file output."""
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def git_commit(repo: Path = Path()) -> tuple[str, bool]:

@@ -15,6 +15,10 @@ import secrets
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from guessme_contracts.layout import Layout
 
 # The data travels to workers through the object store: MNIST needs little of it.
 LOCAL_OBJECT_STORE_BYTES = 512 * 1024**2
@@ -32,9 +36,17 @@ class Connection:
     started_here: bool  # a private Ray: this run must shut it down
 
 
+def clone_layout() -> Layout:
+    """The clone's folders (guessme_contracts.layout: GUESSME_STATE, else the clone's .guessme).
+    Imported here: a RayJob's driver (RAY_ADDRESS and GUESSME_RAY_STORAGE set) needs no clone layout."""
+    from guessme_contracts.layout import Layout
+
+    return Layout.from_env()
+
+
 def state_folder() -> Path:
-    """The clone's state folder (scripts/lib.sh's GUESSME_STATE; `dvc repro` runs in the clone)."""
-    return Path(os.environ.get("GUESSME_STATE", ".guessme")).resolve()
+    """The clone's state folder, where `make up` records its Ray head."""
+    return clone_layout().state.resolve()
 
 
 def storage_path() -> str:
@@ -42,7 +54,7 @@ def storage_path() -> str:
     on a multi-node cluster set GUESSME_RAY_STORAGE to shared storage (e.g. s3://bucket/ray)."""
     if os.environ.get("GUESSME_RAY_STORAGE"):
         return os.environ["GUESSME_RAY_STORAGE"]
-    return str(state_folder() / "ray-results")
+    return str(clone_layout().ray_results.resolve())
 
 
 @dataclass(frozen=True)

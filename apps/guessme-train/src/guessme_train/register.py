@@ -1,5 +1,6 @@
-"""DVC stage `register`: log the evaluated model to MLflow (MLFLOW_TRACKING_URI) and register a new
-`guessme-cnn` version; writes and prints {name, version, uri, run_id, metrics} as JSON."""
+"""DVC stage `register` (its CLI; dvc.yaml names every path): log the evaluated model to MLflow
+(MLFLOW_TRACKING_URI) and register a new `guessme-cnn` version (guessme_train.mlflow_model); writes
+and prints {name, version, uri, run_id, metrics} as JSON."""
 
 from __future__ import annotations
 
@@ -9,22 +10,22 @@ import os
 from pathlib import Path
 
 from guessme_train.checkpoint import load_model
-from guessme_train.evaluation import load_history
-from guessme_train.params import DEFAULT_PARAMS, load_params
+from guessme_train.metrics_report import load_history
+from guessme_train.mlflow_model import log_and_register
+from guessme_train.params import load_params
 from guessme_train.provenance import provenance_tags
-from guessme_train.registry import log_and_register
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
-    ap.add_argument("--model", type=Path, default=Path("models/model.pt"))
-    ap.add_argument("--history", type=Path, default=Path("models/history.json"))
-    ap.add_argument("--metrics", type=Path, default=Path("metrics.json"))
-    ap.add_argument("--raw", type=Path, default=Path("data/raw/mnist.npz"))
-    ap.add_argument("--data", type=Path, default=Path("data/prepared"))
-    ap.add_argument("--reports", type=Path, default=Path("reports"), help="logged as run artifacts")
-    ap.add_argument("--out", type=Path, default=Path("reports/registered.json"))
+    ap.add_argument("--params", type=Path, required=True)
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--history", type=Path, required=True)
+    ap.add_argument("--metrics", type=Path, required=True)
+    ap.add_argument("--raw", type=Path, required=True)
+    ap.add_argument("--data", type=Path, required=True, help="folder with train/val/test.npz")
+    ap.add_argument("--reports", type=Path, required=True, help="figures/ and data.json: run artifacts")
+    ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--run-name")
     args = ap.parse_args(argv)
 

@@ -1,4 +1,4 @@
-"""DVC stage `train`: train the CNN with Ray Train (or the plain loop) on data/prepared.
+"""DVC stage `train` (its CLI; dvc.yaml names every path): train the CNN with Ray Train or the plain loop.
 
 Ray: the cluster RAY_ADDRESS names (how the same command runs unchanged as a RayJob entrypoint on
 Kubernetes, and in the DAG under `make up`), else this clone's running `make up` Ray head, else a
@@ -11,35 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 from guessme_train.checkpoint import save_model
 from guessme_train.datasets import load_digits
-from guessme_train.evaluation import save_history
-from guessme_train.params import DEFAULT_PARAMS, load_params
-from guessme_train.trainer import TrainResult, format_phases, run_training
-
-
-def scale_line(result: TrainResult) -> str:
-    """The one line a cluster run's log needs to compare scales: workers, threads, device, speed."""
-    return (
-        f"[train] {result.backend}: {result.workers} worker(s) x {result.threads} torch thread(s) on "
-        f"{result.device}: {result.seconds_per_epoch:.2f} s per epoch over {len(result.history)} epochs, "
-        f"{result.overhead_seconds:.1f} s outside the epochs"
-    )
-
-
-def process_age() -> float | None:
-    """Seconds since this process started (Linux /proc), or None where that cannot be read."""
-    try:
-        stat = Path("/proc/self/stat").read_text()
-        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, after the command name
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+from guessme_train.metrics_report import save_history
+from guessme_train.params import load_params
+from guessme_train.trainer import format_phases, process_age, run_training, scale_line
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,10 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     age = process_age()
     phases = {} if age is None else {"python start and imports": age}
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
-    ap.add_argument("--data", type=Path, default=Path("data/prepared"), help="folder with train/val.npz")
-    ap.add_argument("--model", type=Path, default=Path("models/model.pt"))
-    ap.add_argument("--history", type=Path, default=Path("models/history.json"))
+    ap.add_argument("--params", type=Path, required=True)
+    ap.add_argument("--data", type=Path, required=True, help="folder with train/val.npz")
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--history", type=Path, required=True)
     ap.add_argument("--backend", choices=["ray", "plain"], help="overrides params.yaml train.backend")
     ap.add_argument("--summary", type=Path, help="also write the JSON summary to this file")
     args = ap.parse_args(argv)

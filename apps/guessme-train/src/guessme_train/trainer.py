@@ -300,3 +300,23 @@ def run_training(params: Params, train: Digits, val: Digits) -> TrainResult:
     if params.train.backend == "plain":
         return train_plain(params, train, val)
     raise ValueError(f"unknown train.backend {params.train.backend!r}: use 'ray' or 'plain'")
+
+
+def scale_line(result: TrainResult) -> str:
+    """The one line a cluster run's log needs to compare scales: workers, threads, device, speed."""
+    return (
+        f"[train] {result.backend}: {result.workers} worker(s) x {result.threads} torch thread(s) on "
+        f"{result.device}: {result.seconds_per_epoch:.2f} s per epoch over {len(result.history)} epochs, "
+        f"{result.overhead_seconds:.1f} s outside the epochs"
+    )
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux /proc), or None where that cannot be read."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, after the command name
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
