@@ -61,6 +61,11 @@ class LocalSettings(BaseSettings):
         return self.layout.run
 
     @property
+    def mlflow_dir(self) -> Path:
+        """The local MLflow's database and artifacts (only the local runtime has one)."""
+        return self.state / "mlflow"
+
+    @property
     def mlflow_url(self) -> str:
         return f"http://127.0.0.1:{self.mlflow_port}"
 

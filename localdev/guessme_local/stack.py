@@ -36,7 +36,7 @@ def say(msg: str) -> None:
 
 def services(s: LocalSettings) -> list[Service]:
     """What `make up` runs. Building the table starts nothing."""
-    mlflow_dir = s.state / "mlflow"
+    mlflow_dir = s.mlflow_dir
     # The DAG's tasks and the sync talk to this clone's Ray head, not another one on the host.
     joins_ray = {"RAY_ADDRESS": s.ray_address}
     sync = [sys.executable, "-m", "guessme_local.sync", "--repo", str(s.root), "--env", ENV]
