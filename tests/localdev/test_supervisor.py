@@ -86,6 +86,7 @@ def test_each_service_is_healthy_before_its_dependants_start(tmp_path: Path) -> 
     procs = sup.start_all({"PATH": "/usr/bin:/bin"}, say=lambda _: None)
     try:
         assert list(procs) == ["server", "client"]
+        assert ready.exists()  # start_all returned once the client reached the server, not before
         assert all(proc.poll() is None for proc in procs.values())
         assert sup.running() == {name: proc.pid for name, proc in procs.items()}
         assert (tmp_path / "made-before-start").is_dir()
