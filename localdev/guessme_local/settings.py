@@ -61,6 +61,10 @@ class LocalSettings(BaseSettings):
         return self.layout.run
 
     @property
+    def game_url(self) -> str:
+        return f"http://127.0.0.1:{self.serve_port}"
+
+    @property
     def mlflow_dir(self) -> Path:
         """The local MLflow's database and artifacts (only the local runtime has one)."""
         return self.state / "mlflow"
@@ -72,6 +76,10 @@ class LocalSettings(BaseSettings):
     @property
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.airflow_port}"
 
     @property
     def ray_address(self) -> str:

@@ -36,7 +36,6 @@ def say(msg: str) -> None:
 
 def services(s: LocalSettings) -> list[Service]:
     """What `make up` runs. Building the table starts nothing."""
-    mlflow_dir = s.mlflow_dir
     # The DAG's tasks and the sync talk to this clone's Ray head, not another one on the host.
     joins_ray = {"RAY_ADDRESS": s.ray_address}
     sync = [sys.executable, "-m", "guessme_local.sync", "--repo", str(s.root), "--env", ENV]
@@ -45,10 +44,10 @@ def services(s: LocalSettings) -> list[Service]:
     return [
         Service(
             "mlflow",
-            mlflow_server.mlflow_command(mlflow_dir, s.mlflow_port),
+            mlflow_server.mlflow_command(s.mlflow_dir, s.mlflow_port),
             env=mlflow_server.MLFLOW_ENV,
             health=mlflow_server.health_check(s.mlflow_port),
-            folders=(mlflow_dir,),
+            folders=(s.mlflow_dir,),
             about=f"on :{s.mlflow_port}",
         ),
         Service(
@@ -116,7 +115,7 @@ def up(s: LocalSettings, sup: Supervisor, detach: bool) -> None:
         reason = "no model is promoted yet" if not uri else f"{uri} is not in this MLflow registry"
         steps = "data -> train -> evaluate -> register -> promote -> verify"
         say(f"{reason}: running the Airflow DAG {DAG_ID} ({steps})")
-        client = airflow_client.AirflowClient(f"http://127.0.0.1:{s.airflow_port}", s.airflow_home)
+        client = airflow_client.AirflowClient(s.airflow_url, s.airflow_home)
         conf = {"env": ENV, "repo": str(s.root), "force_promote": uri is not None}
         client.run_dag(DAG_ID, conf=conf, progress=say)
         uri = committed_model_uri(s.root, ENV)
@@ -124,7 +123,7 @@ def up(s: LocalSettings, sup: Supervisor, detach: bool) -> None:
             raise ServiceError(f"the DAG finished but promoted no model; see {sup.log_file('airflow')}")
 
     say(f"waiting for the game to serve {uri}")
-    wait_for_model(s.serve_port, uri, sup.log_file("sync"))
+    wait_for_model(s.game_url, uri, sup.log_file("sync"))
 
     print_urls(s, uri)
     if detach:
@@ -145,12 +144,12 @@ def registry_has(uri: str, mlflow_url: str) -> bool:
     return r.is_success
 
 
-def wait_for_model(serve_port: int, uri: str, log_file: Path, timeout: float = 240) -> None:
+def wait_for_model(game_url: str, uri: str, log_file: Path, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
         try:
-            last = httpx.get(f"http://127.0.0.1:{serve_port}/model", timeout=5).json()
+            last = httpx.get(f"{game_url}/model", timeout=5).json()
             if last.get("model_uri") == uri and last.get("model_version") is not None:
                 return
         except (httpx.HTTPError, json.JSONDecodeError):
@@ -164,11 +163,11 @@ def wait_for_model(serve_port: int, uri: str, log_file: Path, timeout: float = 2
 def print_urls(s: LocalSettings, uri: str) -> None:
     passwords = airflow_client.password_file(s.airflow_home)
     rows = [
-        ("the game", f"http://127.0.0.1:{s.serve_port}"),
-        ("API docs", f"http://127.0.0.1:{s.serve_port}/docs"),
+        ("the game", s.game_url),
+        ("API docs", f"{s.game_url}/docs"),
         ("MLflow", s.mlflow_url),
         ("Ray dashboard", s.dashboard_url),
-        ("Airflow", f"http://127.0.0.1:{s.airflow_port}  (user admin, password in {passwords})"),
+        ("Airflow", f"{s.airflow_url}  (user admin, password in {passwords})"),
     ]
     say(f"Guessme is up, serving {uri}")
     for name, url in rows:
