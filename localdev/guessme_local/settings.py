@@ -9,10 +9,15 @@ module derives a path of its own.
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from guessme_contracts.layout import Layout, checkout_root
+
+# `ray start` reserves these for its workers (its --min/--max-worker-port defaults) and refuses a head
+# port among them ("Ray component worker_ports is trying to use a port number ... that is used by other
+# components": ray/_private/parameter.py, RayParams.update_pre_selected_port, Ray 2.60).
+RAY_WORKER_PORTS = range(10002, 19999 + 1)
 
 
 def _env(name: str, field: str) -> AliasChoices:
@@ -47,6 +52,16 @@ class LocalSettings(BaseSettings):
         default_factory=lambda data: _layout(data).airflow_home,
         validation_alias=_env("AIRFLOW_HOME", "airflow_home"),
     )
+
+    @field_validator("ray_port", "dashboard_port")
+    @classmethod
+    def _outside_ray_worker_ports(cls, port: int) -> int:
+        if port in RAY_WORKER_PORTS:
+            first, last = RAY_WORKER_PORTS[0], RAY_WORKER_PORTS[-1]
+            raise ValueError(
+                f"{port} is in Ray's worker port range {first}-{last}: Ray would refuse to start"
+            )
+        return port
 
     @property
     def layout(self) -> Layout:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic import ValidationError
 
 from guessme_contracts.model_uri import ModelRef
 from guessme_contracts.overlay import OverlayError, committed_model_uri
@@ -180,7 +181,11 @@ def main() -> None:
     parser.add_argument("command", choices=["up", "down"])
     parser.add_argument("--detach", action="store_true", help="return once healthy; stop with `down`")
     args = parser.parse_args()
-    s = LocalSettings()
+    try:
+        s = LocalSettings()
+    except ValidationError as exc:  # e.g. a GUESSME_*_PORT that is not a usable port
+        print(f"\033[1;31m[guessme] error:\033[0m the environment's settings: {exc}", file=sys.stderr)
+        sys.exit(2)
     sup = supervisor(s)
     if args.command == "down":
         sup.stop(say)  # Ray's head by its own PIDs, never `ray stop`

@@ -68,6 +68,14 @@ def test_a_bad_port_is_a_clear_error(clean_env: pytest.MonkeyPatch) -> None:
         LocalSettings()
 
 
+def test_a_ray_port_among_rays_worker_ports_is_refused_up_front(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("GUESSME_RAY_PORT", "16431")  # `ray start` would fail later, in its own log
+    with pytest.raises(ValidationError, match="16431 is in Ray's worker port range 10002-19999"):
+        LocalSettings()
+    clean_env.setenv("GUESSME_RAY_PORT", "26431")
+    assert LocalSettings().ray_port == 26431
+
+
 def test_scripts_lib_sh_defaults_the_same_ports(tmp_path: Path) -> None:
     """scripts/lib.sh exports the ports for the shell (the system python3 runs it before any venv with
     pydantic exists), so its defaults are a second copy: this ties them to LocalSettings'."""

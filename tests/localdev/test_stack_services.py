@@ -23,11 +23,11 @@ def settings(tmp_path: Path) -> LocalSettings:
     return LocalSettings(
         root=tmp_path / "clone",
         state=tmp_path / "state",
-        serve_port=18000,
-        mlflow_port=15000,
-        ray_port=16380,
-        dashboard_port=18265,
-        airflow_port=18080,
+        serve_port=28000,
+        mlflow_port=25000,
+        ray_port=26380,
+        dashboard_port=28265,
+        airflow_port=28080,
         ray_tmpdir=tmp_path / "ray",
         airflow_home=tmp_path / "state" / "airflow",
     )
@@ -41,15 +41,15 @@ def test_started_in_dependency_order_stopped_in_reverse(settings: LocalSettings)
 
 def test_each_service_uses_the_settings_ports(settings: LocalSettings) -> None:
     table = {s.name: s for s in stack.services(settings)}
-    assert str(table["mlflow"].health) == "http://127.0.0.1:15000/health"
-    assert str(table["ray"].health) == "http://127.0.0.1:18265/api/version"
-    assert str(table["airflow"].health) == "http://127.0.0.1:18080/api/v2/monitor/health"
+    assert str(table["mlflow"].health) == "http://127.0.0.1:25000/health"
+    assert str(table["ray"].health) == "http://127.0.0.1:28265/api/version"
+    assert str(table["airflow"].health) == "http://127.0.0.1:28080/api/v2/monitor/health"
     ray = list(table["ray"].command)
-    assert ray[ray.index("--port") + 1] == "16380"
+    assert ray[ray.index("--port") + 1] == "26380"
     sync = list(table["sync"].command)
-    assert sync[sync.index("--serve-port") + 1] == "18000"
+    assert sync[sync.index("--serve-port") + 1] == "28000"
     # The DAG's tasks and the sync join this clone's head, never another Ray on the host.
-    assert table["airflow"].env["RAY_ADDRESS"] == table["sync"].env["RAY_ADDRESS"] == "127.0.0.1:16380"
+    assert table["airflow"].env["RAY_ADDRESS"] == table["sync"].env["RAY_ADDRESS"] == "127.0.0.1:26380"
 
 
 def test_every_path_is_the_clones_own(settings: LocalSettings) -> None:
