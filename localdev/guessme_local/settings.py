@@ -7,7 +7,7 @@ module derives a path of its own.
 """
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +18,7 @@ from guessme_contracts.layout import Layout, checkout_root
 # port among them ("Ray component worker_ports is trying to use a port number ... that is used by other
 # components": ray/_private/parameter.py, RayParams.update_pre_selected_port, Ray 2.60).
 RAY_WORKER_PORTS = range(10002, 19999 + 1)
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 def _env(name: str, field: str) -> AliasChoices:
@@ -36,13 +37,13 @@ class LocalSettings(BaseSettings):
 
     root: Path = Field(default_factory=checkout_root)  # GUESSME_ROOT
     state: Path = Field(default_factory=lambda data: _layout(data).state)  # GUESSME_STATE
-    serve_port: int = 8000  # the game and its API (Ray Serve)
-    mlflow_port: int = 5000
-    ray_port: int = 6380  # the Ray head's GCS
-    dashboard_port: int = Field(
+    serve_port: Port = 8000  # the game and its API (Ray Serve)
+    mlflow_port: Port = 5000
+    ray_port: Port = 6380  # the Ray head's GCS
+    dashboard_port: Port = Field(
         default=8265, validation_alias=_env("GUESSME_RAY_DASHBOARD_PORT", "dashboard_port")
     )
-    airflow_port: int = 8080
+    airflow_port: Port = 8080
     # Logical CPUs, not cores: Serve's replica (0.5) and Ray Train's two workers must fit together,
     # and on 2 cores they time-share well (training is batch work; a guess takes ~2 ms).
     ray_cpus: int = 4

@@ -62,8 +62,9 @@ def test_paths_follow_the_contracts_layout(clean_env: pytest.MonkeyPatch, tmp_pa
     )
 
 
-def test_a_bad_port_is_a_clear_error(clean_env: pytest.MonkeyPatch) -> None:
-    clean_env.setenv("GUESSME_SERVE_PORT", "80OO")
+@pytest.mark.parametrize("value", ["80OO", "0", "70000"])
+def test_a_bad_port_is_a_clear_error(clean_env: pytest.MonkeyPatch, value: str) -> None:
+    clean_env.setenv("GUESSME_SERVE_PORT", value)
     with pytest.raises(ValidationError, match="serve_port"):
         LocalSettings()
 
