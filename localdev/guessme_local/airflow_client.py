@@ -1,15 +1,15 @@
-"""Airflow for the local platform: `airflow standalone` sized for a laptop, and a REST client that
-triggers the DAG and reports each task's progress."""
+"""Airflow for the local platform: how `airflow standalone` is run (the `airflow` row of
+guessme_local.stack's service table), and a REST client that triggers the DAG and reports each
+task's progress."""
 
 import json
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from guessme_local.procs import ServiceError, start_background, wait_http
+from guessme_local.procs import HttpCheck, ServiceError
 
 USER = "admin"
 
@@ -18,10 +18,14 @@ def password_file(airflow_home: Path) -> Path:
     return airflow_home / "simple_auth_manager_passwords.json.generated"
 
 
-def start_airflow(root: Path, port: int, log_file: Path, env: dict[str, str]) -> subprocess.Popen:
-    airflow_venv = Path(env.get("AIRFLOW_VENV", root / ".guessme/venvs/airflow"))
-    env = {
-        **env,
+def standalone_command(airflow_venv: Path) -> list[str]:
+    return [str(airflow_venv / "bin/airflow"), "standalone"]
+
+
+def standalone_env(root: Path, port: int, airflow_venv: Path, path: str) -> dict[str, str]:
+    """`airflow standalone` sized for a laptop, serving its UI and API on `port`; `path` is the PATH
+    it is started with."""
+    return {
         "AIRFLOW__CORE__DAGS_FOLDER": str(root / "pipelines/dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # The defaults start ~40 processes; two cores need two task slots and one API worker.
@@ -33,17 +37,12 @@ def start_airflow(root: Path, port: int, log_file: Path, env: dict[str, str]) ->
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         # `airflow standalone` starts its components as `airflow ...` subprocesses.
-        "PATH": f"{airflow_venv / 'bin'}:{env.get('PATH', '')}",
+        "PATH": f"{airflow_venv / 'bin'}:{path}",
     }
-    proc = start_background([str(airflow_venv / "bin/airflow"), "standalone"], log_file, env)
-    wait_http(
-        f"http://127.0.0.1:{port}/api/v2/monitor/health",
-        "Airflow",
-        240,
-        log_file,
-        alive=lambda: proc.poll() is None,
-    )
-    return proc
+
+
+def health_check(port: int) -> HttpCheck:
+    return HttpCheck(f"http://127.0.0.1:{port}/api/v2/monitor/health")
 
 
 class AirflowClient:

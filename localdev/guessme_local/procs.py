@@ -1,4 +1,4 @@
-"""Small process helpers shared by the local stack and the tests: ports, health waits, stopping."""
+"""Small process helpers shared by the local stack and the tests: ports, health checks, stopping."""
 
 import contextlib
 import os
@@ -6,7 +6,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,44 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+@dataclass(frozen=True)
+class HttpCheck:
+    """Healthy when `url` answers 2xx; `headers` is called at each check (e.g. a token read from disk)."""
+
+    url: str
+    headers: Callable[[], Mapping[str, str]] | None = None
+
+    def __call__(self) -> bool:
+        try:
+            headers = dict(self.headers()) if self.headers else None
+            return httpx.get(self.url, headers=headers, timeout=2).is_success
+        except httpx.HTTPError:
+            return False
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def wait_healthy(
+    name: str,
+    check: Callable[[], bool],
+    timeout: float,
+    log_file: Path | None = None,
+    alive: Callable[[], bool] | None = None,
+    poll_s: float = 0.3,
+) -> None:
+    """Poll `check` until it passes; fail, naming the service and its log, when the process dies
+    first (`alive`) or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise ServiceError(f"{name} exited during start-up; see {log_file}")
+        if check():
+            return
+        time.sleep(poll_s)
+    raise ServiceError(f"{name} did not answer {check} within {timeout:.0f} s; see {log_file}")
+
+
 def wait_http(
     url: str,
     name: str,
@@ -36,21 +75,12 @@ def wait_http(
     alive: Callable[[], bool] | None = None,
 ) -> None:
     """Poll `url` until it answers 2xx; fail naming the service and its log."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        if alive is not None and not alive():
-            raise ServiceError(f"{name} exited during start-up; see {log_file}")
-        try:
-            if httpx.get(url, timeout=2).is_success:
-                return
-        except httpx.HTTPError as exc:
-            last = str(exc)
-        time.sleep(0.3)
-    raise ServiceError(f"{name} did not answer {url} within {timeout:.0f} s ({last}); see {log_file}")
+    wait_healthy(name, HttpCheck(url), timeout, log_file, alive)
 
 
-def start_background(cmd: list[str], log_file: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_background(
+    cmd: list[str], log_file: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start `cmd` in its own session (so a Ctrl-C in the caller's group does not orphan parts)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:

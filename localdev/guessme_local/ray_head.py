@@ -1,8 +1,10 @@
 """A local Ray head and Ray Serve's declarative API: what `make up`, the local GitOps sync and
 the tests use instead of a RayService on Kubernetes.
 
-- `start_ray_head` runs `ray start --head --block` in its own session (stop it with
-  `stop_ray_head`: never `ray stop`, which stops every Ray on the host) on the given ports.
+- `head_command` / `head_env` / `dashboard_check` declare `ray start --head --block` on the given
+  ports (the `ray` row of guessme_local.stack's service table); `start_ray_head` runs one in its own
+  session for a test. Stop a head with `stop_ray_head_pid`: never `ray stop`, which stops every Ray
+  on the host.
 - `deploy` applies a Serve config (the dict or YAML file of apps/guessme-serve/serve-config.yaml)
   with the dashboard's REST API, the one `serve deploy` wraps: a change of user_config only is an
   in-place `reconfigure()`; anything else replaces replicas.
@@ -16,6 +18,7 @@ through the head's environment.
 
 import contextlib
 import copy
+import hashlib
 import os
 import secrets
 import shutil
@@ -32,10 +35,11 @@ import httpx
 import yaml
 from dotenv import dotenv_values
 
-from guessme_local.procs import ServiceError, free_port, start_background, stop_group
+from guessme_local.procs import HttpCheck, ServiceError, free_port, start_background, stop_group, wait_healthy
 
 SERVE_CONFIG = Path(__file__).resolve().parents[2] / "apps" / "guessme-serve" / "serve-config.yaml"
 APP_NAME = "guessme"
+HAPROXY_DIR_PREFIX = "/tmp/gs-"  # short on purpose, see fast_ingress_env
 
 # Ray Serve settings that take the proxy and the request path off the latency budget (see
 # docs/api.md, "Performance"). They must be in the environment of the Ray processes; on
@@ -66,14 +70,15 @@ class RayHead:
     haproxy_dir: Path | None = None
 
 
-def _fast_ingress_env() -> tuple[dict[str, str], Path]:
+def fast_ingress_env(folder: Path) -> dict[str, str]:
     """HAProxy mode with this head's own sockets and ports, so several heads can share a host.
 
-    Its Unix sockets live in a short /tmp folder: HAProxy allows 97-byte socket paths and
-    Ray adds a 56-character node id below the folder.
+    `folder` (Ray creates it) must be short: HAProxy allows 97-byte socket paths and Ray adds a
+    56-character node id below it; `stop_ray_head_pid` removes it.
     """
-    folder = Path(tempfile.mkdtemp(prefix="gs-", dir="/tmp"))  # short on purpose, see above
-    env = {
+    if not str(folder).startswith(HAPROXY_DIR_PREFIX):
+        raise ValueError(f"{folder}: the HAProxy folder must start with {HAPROXY_DIR_PREFIX}")
+    return {
         **FAST_INGRESS_ENV,
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
         "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
@@ -83,7 +88,11 @@ def _fast_ingress_env() -> tuple[dict[str, str], Path]:
         "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
     }
-    return env, folder
+
+
+def haproxy_dir_for(state: Path) -> Path:
+    """A short HAProxy folder of one state folder's own (the same on every `make up` of a clone)."""
+    return Path(f"{HAPROXY_DIR_PREFIX}{hashlib.sha256(str(state).encode()).hexdigest()[:12]}")
 
 
 def ensure_auth_token() -> dict[str, str]:
@@ -105,6 +114,46 @@ def auth_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {path.read_text().strip()}"}
 
 
+def head_command(
+    *, gcs_port: int, dashboard_port: int, num_cpus: int | None = None, temp_dir: Path | None = None
+) -> list[str]:
+    """`ray start --head --block` on the given ports (the head's other servers on free ports, so
+    several heads can share a host)."""
+    cmd = [
+        str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+        "--node-ip-address", "127.0.0.1",
+        "--port", str(gcs_port),
+        "--dashboard-host", "127.0.0.1",
+        "--dashboard-port", str(dashboard_port),
+        "--ray-client-server-port", str(free_port()),
+        "--dashboard-agent-listen-port", str(free_port()),
+        "--metrics-export-port", str(free_port()),
+        "--include-dashboard", "true",
+        "--disable-usage-stats",
+    ]  # fmt: skip
+    if num_cpus is not None:
+        cmd += ["--num-cpus", str(num_cpus)]
+    if temp_dir is not None:
+        cmd += ["--temp-dir", str(temp_dir)]
+    return cmd
+
+
+def head_env(haproxy_dir: Path | None) -> dict[str, str]:
+    """What the head's processes need on top of the caller's environment: the Serve performance
+    settings, and HAProxy + direct ingress (FAST_INGRESS_ENV) unless `haproxy_dir` is None (then
+    Serve uses its Python proxy actor)."""
+    return {
+        "RAY_USAGE_STATS_ENABLED": "0",
+        **SERVE_PERFORMANCE_ENV,
+        **(fast_ingress_env(haproxy_dir) if haproxy_dir else {}),
+    }
+
+
+def dashboard_check(dashboard_url: str) -> HttpCheck:
+    """The head is up when its dashboard answers (with the auth token it asks for)."""
+    return HttpCheck(f"{dashboard_url}/api/version", headers=auth_headers)
+
+
 def start_ray_head(
     log_dir: Path,
     *,
@@ -115,60 +164,30 @@ def start_ray_head(
     fast_ingress: bool = True,
     timeout: float = 120.0,
 ) -> RayHead:
-    """`ray start --head --block` on the given ports; returns once the dashboard answers.
-
-    `fast_ingress` turns on HAProxy + direct ingress (FAST_INGRESS_ENV); off, Serve uses its
-    Python proxy actor.
-    """
-    haproxy_env, haproxy_dir = _fast_ingress_env() if fast_ingress else ({}, None)
-    run_env = {**os.environ, **ensure_auth_token(), **SERVE_PERFORMANCE_ENV, **haproxy_env, **(env or {})}
-    run_env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray_cli = str(Path(sys.executable).with_name("ray"))
-    cmd = [
-        ray_cli, "start", "--head", "--block",
-        "--node-ip-address", "127.0.0.1",
-        "--port", str(gcs_port),
-        "--dashboard-host", "127.0.0.1",
-        "--dashboard-port", str(dashboard_port),
-        # Free ports for the head's other servers, so several heads can share a host.
-        "--ray-client-server-port", str(free_port()),
-        "--dashboard-agent-listen-port", str(free_port()),
-        "--metrics-export-port", str(free_port()),
-        "--include-dashboard", "true",
-        "--disable-usage-stats",
-    ]  # fmt: skip
-    if num_cpus is not None:
-        cmd += ["--num-cpus", str(num_cpus)]
-    if tmpdir := run_env.get("RAY_TMPDIR"):
-        Path(tmpdir).mkdir(parents=True, exist_ok=True)
-        cmd += ["--temp-dir", tmpdir]
+    """A head of its own for a test or benchmark (`make up` declares its head in guessme_local.stack);
+    returns once the dashboard answers."""
+    folder = Path(HAPROXY_DIR_PREFIX)
+    haproxy_dir = Path(tempfile.mkdtemp(prefix=folder.name, dir=folder.parent)) if fast_ingress else None
+    run_env = {**os.environ, **ensure_auth_token(), **head_env(haproxy_dir), **(env or {})}
+    tmpdir = Path(run_env["RAY_TMPDIR"]) if run_env.get("RAY_TMPDIR") else None
+    if tmpdir is not None:
+        tmpdir.mkdir(parents=True, exist_ok=True)
+    cmd = head_command(gcs_port=gcs_port, dashboard_port=dashboard_port, num_cpus=num_cpus, temp_dir=tmpdir)
     log_file = log_dir / "ray-head.log"
     proc = start_background(cmd, log_file, run_env)
     head = RayHead(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", proc, log_file, haproxy_dir)
     try:
-        _wait_dashboard(head, timeout)
+        wait_healthy(
+            "Ray head",
+            dashboard_check(head.dashboard_url),
+            timeout,
+            log_file,
+            alive=lambda: proc.poll() is None,
+        )
     except ServiceError:
         stop_ray_head(head)
         raise
     return head
-
-
-def _wait_dashboard(head: RayHead, timeout: float) -> None:
-    """Like procs.wait_http, with the auth token the dashboard asks for."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        if head.process.poll() is not None:
-            raise ServiceError(f"Ray head exited during start-up; see {head.log_file}")
-        try:
-            resp = httpx.get(f"{head.dashboard_url}/api/version", headers=auth_headers(), timeout=2)
-            if resp.is_success:
-                return
-            last = f"HTTP {resp.status_code}"
-        except httpx.HTTPError as exc:
-            last = str(exc)
-        time.sleep(0.3)
-    raise ServiceError(f"Ray dashboard did not answer within {timeout:.0f} s ({last}); see {head.log_file}")
 
 
 def stop_ray_head(head: RayHead) -> None:
@@ -196,7 +215,7 @@ def _haproxy_dir_of(pid: int) -> Path | None:
         return None
     for item in environ:
         name, _, value = item.partition(b"=")
-        if name == b"RAY_SERVE_HAPROXY_SERVER_STATE_BASE" and value.startswith(b"/tmp/gs-"):
+        if name == b"RAY_SERVE_HAPROXY_SERVER_STATE_BASE" and value.startswith(HAPROXY_DIR_PREFIX.encode()):
             return Path(value.decode())
     return None
 

@@ -1,101 +1,103 @@
-"""`make up` / `make down`: the whole platform as local processes, with all state in .guessme/.
+"""`make up` / `make down`: the whole platform as local processes, with all state in the clone's state folder.
 
-Order: MLflow -> Ray head -> Airflow -> the local GitOps sync, which deploys the committed overlay to
-Ray Serve -> (the DAG, when the committed overlay names no model that the registry holds: it trains,
-registers and promotes one by a Git commit, which the sync deploys and the DAG's last task verifies).
-Each service's PID is recorded so `down` can stop it.
+`services` is the table of what runs (like a compose file): MLflow, the Ray head (Ray Serve and the
+game run inside it), Airflow, and the local GitOps sync, which deploys the committed overlay to Ray
+Serve. guessme_local.supervisor starts them in dependency order, each healthy before the next, and
+stops them in reverse. Then, when the committed overlay names no model that the registry holds, the
+DAG runs (data -> train -> evaluate -> register -> promote by a Git commit, which the sync deploys ->
+verify), and `up` waits until the game serves the committed model.
 """
 
 import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from pydantic import ValidationError
 
-from guessme_contracts.overlay import committed_model_uri
-from guessme_local import airflow_client, ray_head
-from guessme_local.mlflow_server import start_mlflow
-from guessme_local.procs import ServiceError, port_in_use, start_background, stop_group
+from guessme_contracts.model_uri import ModelRef
+from guessme_contracts.overlay import OverlayError, committed_model_uri
+from guessme_local import airflow_client, mlflow_server, ray_head
+from guessme_local.procs import ServiceError, port_in_use
+from guessme_local.settings import LocalSettings
+from guessme_local.supervisor import Service, Supervisor
 from guessme_pipeline.deploy_status import status_path
 
 DAG_ID = "guessme_train_deploy"
-
-
-@dataclass(frozen=True)
-class Settings:
-    root: Path
-    state: Path
-    serve_port: int
-    mlflow_port: int
-    ray_port: int
-    dashboard_port: int
-    airflow_port: int
-
-    @classmethod
-    def from_env(cls) -> "Settings":
-        env = os.environ
-        root = Path(env["GUESSME_ROOT"])
-        return cls(
-            root=root,
-            state=Path(env.get("GUESSME_STATE", root / ".guessme")),
-            serve_port=int(env["GUESSME_SERVE_PORT"]),
-            mlflow_port=int(env["GUESSME_MLFLOW_PORT"]),
-            ray_port=int(env["GUESSME_RAY_PORT"]),
-            dashboard_port=int(env["GUESSME_RAY_DASHBOARD_PORT"]),
-            airflow_port=int(env["GUESSME_AIRFLOW_PORT"]),
-        )
-
-    @property
-    def logs(self) -> Path:
-        return self.state / "logs"
-
-    @property
-    def pids(self) -> Path:
-        return self.state / "run"
-
-    def ports(self) -> dict[str, int]:
-        return {
-            "game (Ray Serve)": self.serve_port,
-            "MLflow": self.mlflow_port,
-            "Ray head": self.ray_port,
-            "Ray dashboard": self.dashboard_port,
-            "Airflow": self.airflow_port,
-        }
+ENV = "local"
 
 
 def say(msg: str) -> None:
     print(f"\033[1;34m[guessme]\033[0m {msg}", flush=True)
 
 
-SERVICES = ("mlflow", "ray", "airflow", "sync")  # start order; stopped in reverse
-STARTED: list[str] = []  # by this process: a failed start stops these, never an earlier stack's
+def services(s: LocalSettings) -> list[Service]:
+    """What `make up` runs. Building the table starts nothing."""
+    # The DAG's tasks and the sync talk to this clone's Ray head, not another one on the host.
+    joins_ray = {"RAY_ADDRESS": s.ray_address}
+    sync = [sys.executable, "-m", "guessme_local.sync", "--repo", str(s.root), "--env", ENV]
+    sync += ["--dashboard-url", s.dashboard_url, "--serve-port", str(s.serve_port)]
+    sync += ["--status-file", str(status_path(s.state, ENV))]
+    return [
+        Service(
+            "mlflow",
+            mlflow_server.mlflow_command(s.mlflow_dir, s.mlflow_port),
+            env=mlflow_server.MLFLOW_ENV,
+            health=mlflow_server.health_check(s.mlflow_port),
+            folders=(s.mlflow_dir,),
+            about=f"on :{s.mlflow_port}",
+        ),
+        Service(
+            "ray",
+            ray_head.head_command(
+                gcs_port=s.ray_port,
+                dashboard_port=s.dashboard_port,
+                num_cpus=s.ray_cpus,
+                temp_dir=s.ray_tmpdir,
+            ),
+            env=ray_head.head_env(ray_head.haproxy_dir_for(s.state)),
+            health=ray_head.dashboard_check(s.dashboard_url),
+            # Serve's replicas load models from MLflow: its URL is in their environment.
+            depends_on=("mlflow",),
+            stop=ray_head.stop_ray_head_pid,  # its group, and the HAProxy that lives outside it
+            start_timeout=180,
+            folders=(s.ray_tmpdir,) if s.ray_tmpdir else (),
+            about=f"on :{s.ray_port}, dashboard :{s.dashboard_port}",
+        ),
+        Service(
+            "airflow",
+            airflow_client.standalone_command(s.layout.airflow_venv),
+            env={
+                **airflow_client.standalone_env(
+                    s.root, s.airflow_port, s.layout.airflow_venv, os.environ["PATH"]
+                ),
+                **joins_ray,
+            },
+            health=airflow_client.health_check(s.airflow_port),
+            depends_on=("mlflow", "ray"),
+            start_timeout=240,
+            about=f"on :{s.airflow_port}",
+        ),
+        # Before any DAG run: the DAG's last task verifies its promotion through the sync's status.
+        Service("sync", sync, env=joins_ray, depends_on=("ray",), about=f"of environments/{ENV}"),
+    ]
 
 
-def record(s: Settings, service: str, pid: int) -> None:
-    s.pids.mkdir(parents=True, exist_ok=True)
-    (s.pids / f"{service}.pid").write_text(str(pid))
-    STARTED.append(service)
+def supervisor(s: LocalSettings) -> Supervisor:
+    return Supervisor(services(s), s.pids, s.logs)
 
 
-def recorded(s: Settings) -> dict[str, int]:
-    """The PIDs `record` wrote for this clone, in start order."""
-    files = ((service, s.pids / f"{service}.pid") for service in SERVICES)
-    return {service: int(f.read_text()) for service, f in files if f.exists()}
-
-
-def running(s: Settings) -> dict[str, int]:
+def running(s: LocalSettings) -> dict[str, int]:
     """Services of an earlier `up` of this clone whose process is still alive."""
-    return {service: pid for service, pid in recorded(s).items() if Path(f"/proc/{pid}").exists()}
+    return supervisor(s).running()
 
 
-def up(s: Settings, detach: bool) -> None:
-    if alive := running(s):
+def up(s: LocalSettings, sup: Supervisor, detach: bool) -> None:
+    if alive := sup.running():
         names = ", ".join(f"{name} (pid {pid})" for name, pid in alive.items())
         raise ServiceError(f"Guessme is already running from this clone: {names}. Stop it with `make down`")
     taken = {name: port for name, port in s.ports().items() if port_in_use(port)}
@@ -105,99 +107,50 @@ def up(s: Settings, detach: bool) -> None:
             f"port already in use: {names}. Stop what holds it (`make down` if it is an earlier "
             "`make up`) or choose other ports, e.g. GUESSME_SERVE_PORT=8001 make up"
         )
-    s.logs.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{s.mlflow_port}",
-        "GUESSME_FRONTEND_DIST": str(s.root / "apps/frontend/dist"),
-    }
-    os.environ.update(env)
+    # This process talks to the same MLflow (the registry check), and Ray needs its token to exist.
+    os.environ.update({"MLFLOW_TRACKING_URI": s.mlflow_url, **ray_head.ensure_auth_token()})
+    procs = sup.start_all(os.environ, say)
 
-    say(f"starting MLflow on :{s.mlflow_port} (log: {s.logs / 'mlflow.log'})")
-    mlflow = start_mlflow(s.state / "mlflow", s.mlflow_port, log_file=s.logs / "mlflow.log")
-    record(s, "mlflow", mlflow.process.pid)
-
-    say(f"starting Ray on :{s.ray_port}, dashboard :{s.dashboard_port} (log: {s.logs / 'ray-head.log'})")
-    # Logical CPUs, not cores: Serve's replica (0.5) and Ray Train's two workers must fit together,
-    # and on 2 cores they time-share well (training is batch work; a guess takes ~2 ms).
-    head = ray_head.start_ray_head(
-        s.logs,
-        gcs_port=s.ray_port,
-        dashboard_port=s.dashboard_port,
-        num_cpus=int(os.environ.get("GUESSME_RAY_CPUS", "4")),
-        env=env,
-        timeout=180,
-    )
-    record(s, "ray", head.process.pid)
-    env["RAY_ADDRESS"] = head.address
-
-    say(f"starting Airflow on :{s.airflow_port} (log: {s.logs / 'airflow.log'})")
-    airflow = airflow_client.start_airflow(s.root, s.airflow_port, s.logs / "airflow.log", env)
-    record(s, "airflow", airflow.pid)
-
-    # The sync before any DAG run: the DAG's last task verifies its promotion through the sync's status.
-    say(f"starting the local GitOps sync of environments/local (log: {s.logs / 'sync.log'})")
-    sync_cmd = [sys.executable, "-m", "guessme_local.sync", "--repo", str(s.root), "--env", "local"]
-    sync_cmd += ["--dashboard-url", head.dashboard_url, "--serve-port", str(s.serve_port)]
-    sync_cmd += ["--status-file", str(status_path(s.state, "local"))]
-    sync = start_background(sync_cmd, s.logs / "sync.log", env)
-    record(s, "sync", sync.pid)
-
-    uri = committed_model_uri(s.root, "local")
-    if not uri or not registry_has(uri, s.mlflow_port):
+    uri = committed_model_uri(s.root, ENV)
+    if not uri or not registry_has(uri, s.mlflow_url):
         reason = "no model is promoted yet" if not uri else f"{uri} is not in this MLflow registry"
         steps = "data -> train -> evaluate -> register -> promote -> verify"
         say(f"{reason}: running the Airflow DAG {DAG_ID} ({steps})")
-        client = airflow_client.AirflowClient(f"http://127.0.0.1:{s.airflow_port}", s.state / "airflow")
-        conf = {"env": "local", "repo": str(s.root), "force_promote": uri is not None}
+        client = airflow_client.AirflowClient(s.airflow_url, s.airflow_home)
+        conf = {"env": ENV, "repo": str(s.root), "force_promote": uri is not None}
         client.run_dag(DAG_ID, conf=conf, progress=say)
-        uri = committed_model_uri(s.root, "local")
+        uri = committed_model_uri(s.root, ENV)
         if not uri:
-            raise ServiceError(f"the DAG finished but promoted no model; see {s.logs / 'airflow.log'}")
+            raise ServiceError(f"the DAG finished but promoted no model; see {sup.log_file('airflow')}")
 
     say(f"waiting for the game to serve {uri}")
-    wait_for_model(s.serve_port, uri, s.logs / "sync.log")
+    wait_for_model(s.game_url, uri, sup.log_file("sync"))
 
     print_urls(s, uri)
     if detach:
         say("running in the background; stop with `make down`")
         return
     say("press Ctrl-C to stop (or `make down` from another terminal)")
-    procs = {"mlflow": mlflow.process, "ray": head.process, "airflow": airflow, "sync": sync}
-    watch(s, procs)  # main() stops everything on Ctrl-C, SIGTERM or a service that died
+    sup.watch(procs)  # main() stops everything on Ctrl-C, SIGTERM or a service that died
+    say("stopped by `make down`")
 
 
-def watch(s: Settings, procs: dict[str, subprocess.Popen], poll_s: float = 1.0) -> None:
-    """Stay in the foreground while the stack runs. Returns once `make down` (another terminal)
-    has stopped it; raises ServiceError when a service dies on its own, so main() stops the rest
-    rather than leave a half-working stack behind. Polling our own children also reaps them."""
-    while True:
-        for service, proc in procs.items():
-            if proc.poll() is None:
-                continue
-            if not (s.pids / f"{service}.pid").exists():  # `down` forgets a PID before it stops it
-                say("stopped by `make down`")
-                return
-            raise ServiceError(f"{service} exited on its own (code {proc.returncode}); see {s.logs}/")
-        time.sleep(poll_s)
-
-
-def registry_has(uri: str, mlflow_port: int) -> bool:
-    name, _, version = uri.removeprefix("models:/").partition("/")
+def registry_has(uri: str, mlflow_url: str) -> bool:
+    model = ModelRef.parse(uri)
     r = httpx.get(
-        f"http://127.0.0.1:{mlflow_port}/api/2.0/mlflow/model-versions/get",
-        params={"name": name, "version": version},
+        f"{mlflow_url}/api/2.0/mlflow/model-versions/get",
+        params={"name": model.name, "version": str(model.version)},
         timeout=10,
     )
     return r.is_success
 
 
-def wait_for_model(serve_port: int, uri: str, log_file: Path, timeout: float = 240) -> None:
+def wait_for_model(game_url: str, uri: str, log_file: Path, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
         try:
-            last = httpx.get(f"http://127.0.0.1:{serve_port}/model", timeout=5).json()
+            last = httpx.get(f"{game_url}/model", timeout=5).json()
             if last.get("model_uri") == uri and last.get("model_version") is not None:
                 return
         except (httpx.HTTPError, json.JSONDecodeError):
@@ -208,14 +161,14 @@ def wait_for_model(serve_port: int, uri: str, log_file: Path, timeout: float = 2
     )
 
 
-def print_urls(s: Settings, uri: str) -> None:
-    passwords = airflow_client.password_file(s.state / "airflow")
+def print_urls(s: LocalSettings, uri: str) -> None:
+    passwords = airflow_client.password_file(s.airflow_home)
     rows = [
-        ("the game", f"http://127.0.0.1:{s.serve_port}"),
-        ("API docs", f"http://127.0.0.1:{s.serve_port}/docs"),
-        ("MLflow", f"http://127.0.0.1:{s.mlflow_port}"),
-        ("Ray dashboard", f"http://127.0.0.1:{s.dashboard_port}"),
-        ("Airflow", f"http://127.0.0.1:{s.airflow_port}  (user admin, password in {passwords})"),
+        ("the game", s.game_url),
+        ("API docs", f"{s.game_url}/docs"),
+        ("MLflow", s.mlflow_url),
+        ("Ray dashboard", s.dashboard_url),
+        ("Airflow", f"{s.airflow_url}  (user admin, password in {passwords})"),
     ]
     say(f"Guessme is up, serving {uri}")
     for name, url in rows:
@@ -223,40 +176,34 @@ def print_urls(s: Settings, uri: str) -> None:
     print(f"    logs           {s.logs}/")
 
 
-def down(s: Settings, only: list[str] | None = None) -> None:
-    """Stop in reverse start order; Ray's head is stopped by its own PIDs, never `ray stop`."""
-    for service, pid in reversed(recorded(s).items()):
-        if only is not None and service not in only:
-            continue
-        say(f"stopping {service} (pid {pid})")
-        # Forget the PID first: a foreground `make up` watching it then knows the stop is wanted.
-        (s.pids / f"{service}.pid").unlink()
-        if service == "ray":
-            ray_head.stop_ray_head_pid(pid)  # its group, and the HAProxy that lives outside it
-        else:
-            stop_group(pid)  # each service leads its own process group
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="guessme_local.stack")
     parser.add_argument("command", choices=["up", "down"])
     parser.add_argument("--detach", action="store_true", help="return once healthy; stop with `down`")
     args = parser.parse_args()
-    s = Settings.from_env()
+    try:
+        s = LocalSettings()
+    except ValidationError as exc:  # e.g. a GUESSME_*_PORT that is not a usable port
+        print(f"\033[1;31m[guessme] error:\033[0m the environment's settings: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sup = supervisor(s)
     if args.command == "down":
-        down(s)
+        sup.stop(say)  # Ray's head by its own PIDs, never `ray stop`
         return
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        up(s, args.detach)
-    except (ServiceError, httpx.HTTPError) as exc:
+        up(s, sup, args.detach)
+    except (ServiceError, OverlayError, httpx.HTTPError) as exc:
         print(f"\033[1;31m[guessme] error:\033[0m {exc}", file=sys.stderr)
-        down(s, only=STARTED)
+        sup.stop(say, only=sup.started)
         sys.exit(1)
     except KeyboardInterrupt:
         say("stopping")
-        down(s, only=STARTED)
+        sup.stop(say, only=sup.started)
         sys.exit(130)
+    except BaseException:
+        sup.stop(say, only=sup.started)  # an unexpected error: leave nothing running, show the trace
+        raise
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -16,7 +16,8 @@ import httpx
 
 from guessme_contracts.overlay import committed_model_uri
 from guessme_local import ray_head
-from guessme_local.stack import Settings, running
+from guessme_local.settings import LocalSettings
+from guessme_local.stack import running
 from guessme_pipeline.deploy_status import DeployStatus, read_status, status_path
 from guessme_pipeline.git import Git, GitError
 
@@ -56,7 +57,7 @@ def served_model(serve_port: int) -> dict[str, Any] | None:
         return None
 
 
-def services(s: Settings, alive: dict[str, int], game_answers: bool) -> list[Service]:
+def services(s: LocalSettings, alive: dict[str, int], game_answers: bool) -> list[Service]:
     def state(name: str, ok: bool) -> str:
         if name not in alive:
             return "Stopped"
@@ -82,7 +83,7 @@ def services(s: Settings, alive: dict[str, int], game_answers: bool) -> list[Ser
     ]
 
 
-def report(s: Settings, now: float | None = None) -> int:
+def report(s: LocalSettings, now: float | None = None) -> int:
     now = time.time() if now is None else now
     alive = running(s)
     if not alive:
@@ -165,7 +166,7 @@ def health_line(status: DeployStatus | None, head: str, now: float) -> str:
 
 
 def main() -> None:
-    sys.exit(report(Settings.from_env()))
+    sys.exit(report(LocalSettings()))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ image runs) pushes to it over smart HTTP with the token, and only with the token
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,15 +12,11 @@ from pathlib import Path
 import pytest
 from support.repo_snapshot import OVERLAY, committed_uri, git, snapshot_repo
 
+from guessme_local.procs import free_port
+
 pytestmark = pytest.mark.integration
 
 TOKEN = "ci-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

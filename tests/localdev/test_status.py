@@ -15,7 +15,7 @@ import pytest
 from support.repo_snapshot import OVERLAY, git, init_repo
 
 from guessme_local.procs import free_port
-from guessme_local.stack import Settings
+from guessme_local.settings import LocalSettings
 from guessme_local.status import IN_STEP, OUT_OF_STEP, STOPPED, report
 from guessme_pipeline.deploy_status import DeployStatus, status_path, write_status
 
@@ -52,16 +52,24 @@ def game() -> Iterator[int]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, game: int) -> Settings:
+def settings(tmp_path: Path, game: int) -> LocalSettings:
     root = tmp_path / "clone"
     (root / "environments" / "local").mkdir(parents=True)
     (root / OVERLAY).write_text(f"MODEL_URI={V1}\n")
     init_repo(root)
-    ports = [free_port() for _ in range(4)]
-    return Settings(root, tmp_path / "state", game, *ports)
+    mlflow, ray, dashboard, airflow = (free_port() for _ in range(4))
+    return LocalSettings(
+        root=root,
+        state=tmp_path / "state",
+        serve_port=game,
+        mlflow_port=mlflow,
+        ray_port=ray,
+        dashboard_port=dashboard,
+        airflow_port=airflow,
+    )
 
 
-def start(s: Settings, commit: str, uri: str, synced_ago: float) -> None:
+def start(s: LocalSettings, commit: str, uri: str, synced_ago: float) -> None:
     """Record this test process as every service (alive), and a sync status for `commit`."""
     s.pids.mkdir(parents=True, exist_ok=True)
     for service in ("mlflow", "ray", "airflow", "sync"):
@@ -74,7 +82,7 @@ def start(s: Settings, commit: str, uri: str, synced_ago: float) -> None:
     write_status(status_path(s.state, "local"), status)
 
 
-def test_in_step(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+def test_in_step(settings: LocalSettings, capsys: pytest.CaptureFixture[str]) -> None:
     head = git(settings.root, "rev-parse", "HEAD")
     start(settings, head, V1, synced_ago=300)
     assert report(settings) == IN_STEP
@@ -87,7 +95,7 @@ def test_in_step(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_out_of_step_only_after_the_grace_period(
-    settings: Settings, capsys: pytest.CaptureFixture[str]
+    settings: LocalSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (settings.root / OVERLAY).write_text(f"MODEL_URI={V2}\n")
     git(settings.root, "commit", "--quiet", "-am", "deploy 2")
@@ -100,7 +108,7 @@ def test_out_of_step_only_after_the_grace_period(
     assert f"OUT OF STEP: {V2} is committed but {V1} answers" in capsys.readouterr().out
 
 
-def test_a_stopped_stack_says_so_at_once(settings: Settings, tmp_path: Path) -> None:
+def test_a_stopped_stack_says_so_at_once(settings: LocalSettings, tmp_path: Path) -> None:
     assert report(settings) == STOPPED
     # The real command, as `make status` runs it, with nothing started in this state folder.
     env = {**os.environ, "GUESSME_STATE": str(tmp_path / "empty-state"), "RAY_TMPDIR": str(tmp_path / "ray")}

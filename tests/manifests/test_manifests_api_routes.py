@@ -26,6 +26,8 @@ from typing import ClassVar
 import pytest
 from manifest_tools import RAYSERVICE, REPO, Obj, environments, find
 
+from guessme_local.procs import free_port
+
 pytestmark = pytest.mark.manifests
 
 TEMPLATE = REPO / "apps/frontend/nginx/default.conf.template"
@@ -159,19 +161,13 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def proxied_requests(template: str, tmp_path: Path, routes: list[str]) -> list[tuple[str, dict[str, str]]]:
     """Run nginx on the rendered template in front of a recording backend; send each route, as a
     client claiming to be SPOOFED (and /ws as a WebSocket upgrade); return what the backend saw."""
     backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     _Recorder.seen = []
     threading.Thread(target=backend.serve_forever, daemon=True).start()
-    port = _free_port()
+    port = free_port()
     conf = template.replace("${GUESSME_BACKEND}", f"127.0.0.1:{backend.server_address[1]}")
     conf = conf.replace("${NGINX_LOCAL_RESOLVERS}", "127.0.0.1").replace("listen [::]:8080;", "")
     (tmp_path / "default.conf").write_text(conf.replace("listen 8080;", f"listen 127.0.0.1:{port};"))

@@ -10,7 +10,6 @@ Teardown stops this head's process group by PID (never `ray stop`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -88,7 +85,6 @@ def serve_app(trained_model: Any, mlflow_server: str, run_dir: Path) -> Iterator
     env = {
         "MLFLOW_TRACKING_URI": mlflow_server,
         "GUESSME_PLAYER_DATA": str(player_data),
-        "GUESSME_FRONTEND_DIST": os.environ.get("GUESSME_FRONTEND_DIST", str(REPO / "apps/frontend/dist")),
     }
     head = start_ray_head(run_dir / "ray", gcs_port=free_port(), dashboard_port=free_port(), env=env)
     try:

@@ -13,21 +13,14 @@ from pathlib import Path
 import pytest
 
 from guessme_local import stack
+from guessme_local.settings import LocalSettings
 from guessme_train import ray_cluster
 
 pytestmark = pytest.mark.unit
 
 
-def settings(state: Path) -> stack.Settings:
-    return stack.Settings(
-        root=state.parent,
-        state=state,
-        serve_port=1,
-        mlflow_port=2,
-        ray_port=3,
-        dashboard_port=4,
-        airflow_port=5,
-    )
+def settings(state: Path) -> LocalSettings:
+    return LocalSettings(root=state.parent, state=state)
 
 
 @pytest.fixture
@@ -48,7 +41,7 @@ def fake_head(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 def test_finds_the_head_make_up_recorded(tmp_path: Path, fake_head: subprocess.Popen[bytes]) -> None:
     state = tmp_path / ".guessme"
-    stack.record(settings(state), "ray", fake_head.pid)  # what `make up` writes
+    stack.supervisor(settings(state)).record("ray", fake_head.pid)  # what `make up` writes
 
     head = ray_cluster.running_local_head(state)
 
@@ -64,7 +57,7 @@ def test_a_stopped_head_or_a_reused_pid_is_no_cluster(tmp_path: Path) -> None:
 
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
-        stack.record(settings(state), "ray", other.pid)
+        stack.supervisor(settings(state)).record("ray", other.pid)
         assert ray_cluster.running_local_head(state) is None  # the PID is not a Ray head
     finally:
         other.kill()
@@ -81,7 +74,7 @@ def test_ray_address_wins_then_the_running_head_then_a_private_ray(
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", "/elsewhere/token")
     assert ray_cluster.choose_address()[0] == "local"
 
-    stack.record(settings(state), "ray", fake_head.pid)
+    stack.supervisor(settings(state)).record("ray", fake_head.pid)
     address, why = ray_cluster.choose_address()
     assert address == "127.0.0.1:6399"
     assert f"pid {fake_head.pid}" in why
