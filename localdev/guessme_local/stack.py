@@ -18,11 +18,11 @@ from pathlib import Path
 
 import httpx
 
+from guessme_contracts.deploy_status import status_path
 from guessme_local import airflow_client, ray_head
 from guessme_local.mlflow_server import start_mlflow
 from guessme_local.overlay import committed_model_uri
 from guessme_local.procs import ServiceError, port_in_use, start_background, stop_group
-from guessme_pipeline.deploy_status import status_path
 
 DAG_ID = "guessme_train_deploy"
 

@@ -1,10 +1,12 @@
 """`make status`: the running local stack at a glance, in the spirit of `argocd app get`.
 
 Prints the branch head and the commit the sync last applied, the committed and the served model URI,
-the health and the time since the last sync, and each service's state and URL. Exit status:
-0 in step (or still within the sync's grace period), 1 when the committed and the served model have
-differed for longer than the grace period, 2 when the stack is not running. Every network call has
-a short timeout, and a stopped stack is recognised from its PID files before any is made.
+the health (the sync's verdict, probe set included) and the time since the last sync, and each
+service's state and URL. Exit status: 0 in step (or still within the sync's grace period); 1 when the
+committed and the served model have differed for longer than the grace period, or when the sync reports
+the head commit Degraded (for instance, its model serves but fails the probe set); 2 when the stack is
+not running. Every network call has a short timeout, and a stopped stack is recognised from its PID
+files before any is made.
 """
 
 import sys
@@ -14,10 +16,10 @@ from typing import Any
 
 import httpx
 
+from guessme_contracts.deploy_status import DEGRADED, DeployStatus, read_status, status_path
 from guessme_local import ray_head
 from guessme_local.overlay import committed_model_uri
 from guessme_local.stack import Settings, running
-from guessme_pipeline.deploy_status import DeployStatus, read_status, status_path
 from guessme_pipeline.git import Git, GitError
 
 ENV = "local"
@@ -121,6 +123,9 @@ def report(s: Settings, now: float | None = None) -> int:
     for svc in table:
         print(f"{svc.name:<9}{svc.state:<15}{svc.pid or '-'!s:<9}{svc.url}")
 
+    if status is not None and status.commit == head and status.health == 'never':
+        print(f"\nDEGRADED: {status.model_uri or 'no model'} at {head[:12]}: {status.reason}")
+        return OUT_OF_STEP
     if served == committed:
         return IN_STEP
     # Out of step since the sync took up the head commit (or since the commit, if it has not yet).

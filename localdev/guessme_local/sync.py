@@ -8,11 +8,14 @@ last applied is not re-applied; a failed commit is retried after a back-off and 
 the last good config meanwhile.
 
 Like Argo CD, it tells Synced from Healthy. After an apply it watches the app's `/model` until the
-committed URI answers (Healthy), a load of it fails (Degraded: load error), or the grace period passes
-(Degraded); meanwhile the commit is Progressing. A commit that does not render (render error) or names
-an alias (refused URI) is Degraded without touching Serve. Each verdict goes to the log (one line per
-change) and to a status file (guessme_pipeline.deploy_status) that `make status` and the DAG read.
-A commit is never reported Healthy while a different model answers.
+committed URI answers, a load of it fails (Degraded: load error), or the grace period passes
+(Degraded); meanwhile the commit is Progressing. Once the committed URI answers, the sync sends the
+probe set committed at that commit to the app's `/predict` (guessme_contracts.probes): Healthy only when
+the model recognises at least `promote.verify_min_accuracy` (params.yaml at that commit) of it, else
+Degraded with the score. A commit that does not render (render error) or names an alias (refused URI) is
+Degraded without touching Serve. Each verdict goes to the log (one line per change) and to a status file
+(guessme_contracts.deploy_status) that `make status` and the DAG's verify task read. A commit is never
+reported Healthy while a different model answers, nor while the model it names fails the probe set.
 
     python -m guessme_local.sync --repo . --env local --interval 1 [--once] [--status-file F]
 """
@@ -36,7 +39,7 @@ from typing import Any
 import httpx
 import yaml
 
-from guessme_pipeline.deploy_status import (
+from guessme_contracts.deploy_status import (
     DEGRADED,
     HEALTHY,
     PROGRESSING,
@@ -48,6 +51,15 @@ from guessme_pipeline.deploy_status import (
     one_line,
     status_path,
     write_status,
+)
+from guessme_contracts.probes import (
+    PROBE_SET,
+    ProbeError,
+    ProbeScore,
+    ProbeSetError,
+    parse_probes,
+    score_served,
+    threshold,
 )
 from guessme_pipeline.git import Git, GitError
 from guessme_pipeline.overlay import ModelRef, OverlayError
@@ -140,6 +152,7 @@ def render_commit(repo: Path, commit: str, env: str) -> Rendered:
 
 
 Observe = Callable[[], Observation]
+Prober = Callable[[str, str], ProbeScore]  # (commit, served URI) -> its probe score; raises ProbeError
 PROGRESSING_AGAIN = Health(PROGRESSING, "the branch is back at the commit last applied")
 
 
@@ -156,12 +169,15 @@ class Reconciler:
     observe: Observe | None = None
     status_file: Path | None = None
     grace_s: float = 60.0  # a commit still Progressing after this long is Degraded
+    probe: Prober | None = None  # without it, serving the committed URI is Healthy
     applied_commit: str | None = None
     applied_config: ServeConfig | None = None
     status: DeployStatus | None = None
     _failed: tuple[str, float] | None = None  # (commit, monotonic time) of the last failure
     _since: float = 0.0  # monotonic time the current commit was taken up, or last seen healthy
     _tracking: bool = False  # the current commit reached Serve: what the app serves tells its health
+    # The last probe verdict, per (commit, URI): a served model's score does not change, so it is scored once
+    _probed: tuple[tuple[str, str], ProbeScore | ProbeSetError] | None = None
 
     def head(self) -> str:
         return Git(self.repo).rev(f"refs/heads/{self.branch}")
@@ -266,6 +282,8 @@ class Reconciler:
         seen = self.observe()
         served = seen.served
         health = assess(status.model_uri, seen)
+        if health.status == HEALTHY and status.model_uri and self.probe is not None:
+            health = self._probe_health(status)
         elapsed = time.monotonic() - self._since
         if health.status == PROGRESSING:
             if elapsed > self.grace_s:  # Argo CD's progress deadline: a deploy that never arrives fails
@@ -293,6 +311,29 @@ class Reconciler:
                 elapsed,
                 health.reason,
             )
+
+    def _probe_health(self, status: DeployStatus) -> Health:
+        """The committed URI answers: Healthy only if it passes the probe set committed with it."""
+        assert self.probe is not None
+        key = (status.commit, status.model_uri)
+        if self._probed is None or self._probed[0] != key:
+            try:
+                verdict: ProbeScore | ProbeSetError = self.probe(*key)
+            except ProbeSetError as exc:  # the commit's probe set or threshold: scoring again cannot help
+                verdict = exc
+            except ProbeError as exc:  # the app did not answer every probe: look again next time
+                status.record_probe(None)
+                why = one_line(str(exc))
+                return Health(PROGRESSING, f"serving {status.model_uri}, not yet scored: {why}")
+            self._probed = (key, verdict)
+        verdict = self._probed[1]
+        if isinstance(verdict, ProbeSetError):
+            status.record_probe(None)
+            return Health(DEGRADED, f"probe set: cannot score it: {one_line(str(verdict))}")
+        status.record_probe(verdict)
+        if not verdict.passed:
+            return Health(DEGRADED, verdict.summary())
+        return Health(HEALTHY, f"serving {status.model_uri}; {verdict.summary()}")
 
     def _save(self) -> None:
         if self.status_file is not None and self.status is not None:
@@ -346,6 +387,23 @@ def serve_observer(serve_url: str, dashboard_url: str, app_name: str = "guessme"
     return observe
 
 
+def committed_prober(repo: Path, serve_url: str) -> Prober:
+    """Score the served model with the probe set and the threshold committed at the reconciled commit
+    (like the overlay, never the working tree's)."""
+
+    def committed(commit: str, path: str) -> str:
+        try:
+            return Git(repo).show(commit, path)
+        except GitError as exc:
+            raise ProbeSetError(f"{path} is not readable at {commit[:12]}: {one_line(str(exc))}") from exc
+
+    def probe(commit: str, uri: str) -> ProbeScore:
+        probes = parse_probes(committed(commit, str(PROBE_SET)))
+        return score_served(serve_url, uri, probes, threshold(committed(commit, "params.yaml")))
+
+    return probe
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="guessme_local.sync", description=__doc__.split("\n\n")[0])
     ap.add_argument("--repo", type=Path, default=Path())
@@ -383,6 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         observe=serve_observer(serve_url, args.dashboard_url),
         status_file=args.status_file or status_path(repo / ".guessme", args.env),
         grace_s=args.grace,
+        probe=committed_prober(repo, serve_url),
     )
     if args.once:
         sys.exit(1 if reconciler.step() == "failed" else 0)

@@ -215,7 +215,7 @@ def mark_champion(promoted: dict[str, Any]) -> dict[str, Any]:
 
 def verify(s: RunSettings, promoted: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The DAG's last task (guessme_pipeline.verify): the promoted model serves and passes the probe set."""
-    from guessme_pipeline.deploy_status import status_path
+    from guessme_contracts.deploy_status import status_path
     from guessme_pipeline.verify import verify_promoted
 
     mode = str(params.get("verify") or "local")

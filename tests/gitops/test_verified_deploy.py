@@ -18,7 +18,7 @@ import pytest
 from support.repo_snapshot import committed_uri, git, snapshot_repo
 from test_promotion_to_serving import Traffic
 
-from guessme_pipeline.deploy_status import HEALTHY, DeployStatus, read_status
+from guessme_contracts.deploy_status import HEALTHY, DeployStatus, read_status
 from guessme_pipeline.overlay import ModelRef
 from guessme_pipeline.promote import Candidate, promote
 from guessme_pipeline.verify import VerificationFailed, verify_promoted
