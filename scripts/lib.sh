@@ -4,15 +4,18 @@ set -euo pipefail
 
 GUESSME_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export GUESSME_ROOT
-# All mutable state of this clone; `make clean` deletes it. Two clones never share it.
-export GUESSME_STATE="${GUESSME_STATE:-$GUESSME_ROOT/.guessme}"
+# The clone's paths come from guessme_contracts.layout, their one definition (standard library only:
+# the system python3 runs it before any environment exists). It prints `export NAME=VALUE` lines:
+# GUESSME_STATE (all mutable state of this clone, `make clean` deletes it; an exported one wins), the
+# environments' folders and ML_PYTHON, and the tools' state folders (AIRFLOW_HOME, RAY_AUTH_TOKEN_PATH
+# and DVC_SITE_CACHE_DIR keep an exported value).
+command -v python3 >/dev/null || { echo "[guessme] error: python3 is needed (3.9 or newer)" >&2; exit 1; }
+layout_exports="$(PYTHONPATH="$GUESSME_ROOT/libs/guessme-contracts/src" python3 -m guessme_contracts.layout shell)" ||
+  { echo "[guessme] error: guessme_contracts.layout failed" >&2; exit 1; }
+eval "$layout_exports"
+unset layout_exports
 # Environments are shared between clones, keyed by the hash of their lock file.
 export GUESSME_CACHE="${GUESSME_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/guessme}"
-
-export ML_VENV="$GUESSME_STATE/venvs/ml"
-export AIRFLOW_VENV="$GUESSME_STATE/venvs/airflow"
-export TOOLS_VENV="$GUESSME_STATE/venvs/tools"
-export ML_PYTHON="$ML_VENV/bin/python"
 
 # The project's code is put on the path, not installed, so a cached venv serves every clone.
 export PYTHONPATH="$GUESSME_ROOT/libs/guessme-contracts/src:$GUESSME_ROOT/libs/guessme-core/src:$GUESSME_ROOT/apps/guessme-train/src:$GUESSME_ROOT/apps/guessme-serve/src:$GUESSME_ROOT/pipelines:$GUESSME_ROOT/localdev${PYTHONPATH:+:$PYTHONPATH}"
@@ -30,14 +33,9 @@ if [[ -z "${RAY_TMPDIR:-}" && ${#ray_dir} -gt 34 ]]; then
 fi
 export RAY_TMPDIR="${RAY_TMPDIR:-$ray_dir}"
 export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
-export RAY_AUTH_TOKEN_PATH="${RAY_AUTH_TOKEN_PATH:-$GUESSME_STATE/ray-auth-token}"
 export RAY_USAGE_STATS_ENABLED=0
-export AIRFLOW_HOME="${AIRFLOW_HOME:-$GUESSME_STATE/airflow}"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export DVC_NO_ANALYTICS=1
-export DVC_SITE_CACHE_DIR="${DVC_SITE_CACHE_DIR:-$GUESSME_STATE/dvc-site-cache}"
-export MPLCONFIGDIR="$GUESSME_STATE/matplotlib"
-export TORCH_HOME="$GUESSME_STATE/torch"
 # 2 shared cores: PyTorch's spinning OpenMP threads hurt more than they help.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export OMP_WAIT_POLICY=PASSIVE
