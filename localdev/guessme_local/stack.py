@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from guessme_contracts.deploy_status import status_path
+from guessme_contracts.layout import Layout
 from guessme_local import airflow_client, ray_head
 from guessme_local.mlflow_server import start_mlflow
 from guessme_local.overlay import committed_model_uri
@@ -139,7 +140,7 @@ def up(s: Settings, detach: bool) -> None:
     say(f"starting the local GitOps sync of environments/local (log: {s.logs / 'sync.log'})")
     sync_cmd = [sys.executable, "-m", "guessme_local.sync", "--repo", str(s.root), "--env", "local"]
     sync_cmd += ["--dashboard-url", head.dashboard_url, "--serve-port", str(s.serve_port)]
-    sync_cmd += ["--status-file", str(status_path(s.state, "local"))]
+    sync_cmd += ["--status-file", str(status_path(Layout.at(s.root, s.state), "local"))]
     sync = start_background(sync_cmd, s.logs / "sync.log", env)
     record(s, "sync", sync.pid)
 

@@ -17,10 +17,11 @@ from typing import Any
 import httpx
 
 from guessme_contracts.deploy_status import DEGRADED, DeployStatus, read_status, status_path
+from guessme_contracts.layout import Layout
+from guessme_contracts.overlay import OverlayError, committed_model_uri
 from guessme_local import ray_head
-from guessme_local.overlay import committed_model_uri
 from guessme_local.stack import Settings, running
-from guessme_pipeline.git import Git, GitError
+from guessme_local.sync import GitError, current_branch, git
 
 ENV = "local"
 DEFAULT_GRACE_S = 60.0  # when the sync has written no status yet (its own default, --grace)
@@ -90,17 +91,20 @@ def report(s: Settings, now: float | None = None) -> int:
     if not alive:
         print(f"Guessme is not running from {s.root} (no live service in {s.pids}); start it with `make up`.")
         return STOPPED
-    git = Git(s.root)
-    branch = git.current_branch() or "HEAD"
+    branch = current_branch(s.root) or "HEAD"
     try:
-        head = git.rev("HEAD")
-        head_line = git.run("log", "-1", "--format=%h %s", head)
-        head_time = float(git.run("log", "-1", "--format=%ct", head))
+        head = git(s.root, "rev-parse", "--verify", "HEAD^{commit}")
+        head_line = git(s.root, "log", "-1", "--format=%h %s", head)
+        head_time = float(git(s.root, "log", "-1", "--format=%ct", head))
     except GitError as exc:
         print(f"cannot read {s.root}: {exc}")
         return OUT_OF_STEP
-    committed = committed_model_uri(s.root, ENV) or ""
-    status = read_status(status_path(s.state, ENV))
+    try:
+        committed = committed_model_uri(s.root, ENV) or ""
+        committed_line = committed or "(none)"
+    except OverlayError as exc:  # the sync reports such a commit Degraded (render error); say why here too
+        committed, committed_line = "", f"(unreadable: {exc})"
+    status = read_status(status_path(Layout.at(s.root, s.state), ENV))
     info = served_model(s.serve_port)
     served = None if info is None else str(info.get("model_uri") or "")
     grace = status.grace_s if status else DEFAULT_GRACE_S
@@ -110,7 +114,7 @@ def report(s: Settings, now: float | None = None) -> int:
         ("Repo", f"{s.root} (branch {branch})"),
         ("Branch head", head_line),
         ("Last applied", applied_line(status, head, now)),
-        ("Committed URI", committed or "(none)"),
+        ("Committed URI", committed_line),
         ("Served URI", served_line(info)),
         ("Health", health_line(status, head, now)),
     ]
@@ -123,7 +127,7 @@ def report(s: Settings, now: float | None = None) -> int:
     for svc in table:
         print(f"{svc.name:<9}{svc.state:<15}{svc.pid or '-'!s:<9}{svc.url}")
 
-    if status is not None and status.commit == head and status.health == 'never':
+    if status is not None and status.commit == head and status.health == DEGRADED:
         print(f"\nDEGRADED: {status.model_uri or 'no model'} at {head[:12]}: {status.reason}")
         return OUT_OF_STEP
     if served == committed:

@@ -52,6 +52,8 @@ from guessme_contracts.deploy_status import (
     status_path,
     write_status,
 )
+from guessme_contracts.layout import ROOT_ENV, Layout
+from guessme_contracts.model_uri import ModelRef, ModelUriError
 from guessme_contracts.probes import (
     PROBE_SET,
     ProbeError,
@@ -61,14 +63,33 @@ from guessme_contracts.probes import (
     score_served,
     threshold,
 )
-from guessme_pipeline.git import Git, GitError
-from guessme_pipeline.overlay import ModelRef, OverlayError
 
 log = logging.getLogger("guessme.sync")
 SERVICE_NAME = "guessme-serve"
 
 ServeConfig = dict[str, Any]
 Apply = Callable[[ServeConfig], None]
+
+
+class GitError(RuntimeError):
+    """A git command failed; the message carries the command and git's own error text."""
+
+
+def git(repo: Path, *args: str, strip: bool = True) -> str:
+    """Run a read-only git command in `repo` (no pager, no prompt) and return its output."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat"}
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise GitError(f"git {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout.strip() if strip else done.stdout
+
+
+def current_branch(repo: Path) -> str | None:
+    """The branch checked out in `repo`, or None when HEAD is detached."""
+    try:
+        return git(repo, "symbolic-ref", "--quiet", "--short", "HEAD")
+    except GitError:
+        return None
 
 
 class RenderError(RuntimeError):
@@ -146,7 +167,7 @@ def render_commit(repo: Path, commit: str, env: str) -> Rendered:
     if uri is not None:
         try:  # the same rule as promotion: deploy immutable versions only, never an alias
             ModelRef.parse(uri)
-        except OverlayError as exc:
+        except ModelUriError as exc:
             raise RefusedURI(uri, str(exc)) from exc
     return Rendered(commit, uri, config)
 
@@ -180,7 +201,7 @@ class Reconciler:
     _probed: tuple[tuple[str, str], ProbeScore | ProbeSetError] | None = None
 
     def head(self) -> str:
-        return Git(self.repo).rev(f"refs/heads/{self.branch}")
+        return git(self.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{self.branch}^{{commit}}")
 
     def step(self) -> str | None:
         """Reconcile once, then look at the app; returns what the reconcile did ('applied',
@@ -393,7 +414,7 @@ def committed_prober(repo: Path, serve_url: str) -> Prober:
 
     def committed(commit: str, path: str) -> str:
         try:
-            return Git(repo).show(commit, path)
+            return git(repo, "cat-file", "blob", f"{commit}:{path}", strip=False)
         except GitError as exc:
             raise ProbeSetError(f"{path} is not readable at {commit[:12]}: {one_line(str(exc))}") from exc
 
@@ -420,13 +441,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--serve-port", type=int, help="Serve's HTTP port (default: the config's)")
     ap.add_argument("--grace", type=float, default=60.0, help="seconds a commit may take to be served")
-    ap.add_argument("--status-file", type=Path, help="default: <repo>/.guessme/run/sync-<env>.json")
+    ap.add_argument(
+        "--status-file", type=Path, help="default: <state>/run/sync-<env>.json (guessme_contracts.layout)"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sync %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per reconcile, not per HTTP call
 
     repo = args.repo.resolve()
-    branch = args.branch or Git(repo).current_branch()
+    branch = args.branch or current_branch(repo)
     if not branch:
         ap.error(f"{repo} has no checked-out branch; pass --branch")
     from guessme_local.ray_head import load_serve_config
@@ -439,7 +462,9 @@ def main(argv: list[str] | None = None) -> None:
         ray_serve_apply(args.dashboard_url, args.serve_port),
         retry_s=args.retry,
         observe=serve_observer(serve_url, args.dashboard_url),
-        status_file=args.status_file or status_path(repo / ".guessme", args.env),
+        # By default, in the state folder of the clone at --repo (GUESSME_STATE wins, as everywhere).
+        status_file=args.status_file
+        or status_path(Layout.from_env({**os.environ, ROOT_ENV: str(repo)}), args.env),
         grace_s=args.grace,
         probe=committed_prober(repo, serve_url),
     )

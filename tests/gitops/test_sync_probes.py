@@ -21,7 +21,7 @@ from support.repo_snapshot import commit_model_uri, git, snapshot_repo
 
 from guessme_contracts.deploy_status import DEGRADED, HEALTHY, PROGRESSING, read_status
 from guessme_contracts.probes import PROBE_SET, parse_probes
-from guessme_local.sync import Reconciler, model_uri_of, serve_observer
+from guessme_local.sync import Reconciler, committed_prober, model_uri_of, serve_observer
 
 pytestmark = pytest.mark.unit
 
@@ -101,7 +101,7 @@ def sync(repo: Path, app_url: str, tmp_path: Path) -> Reconciler:
         grace_s=3600,
         observe=serve_observer(app_url, app_url),
         status_file=tmp_path / "sync-local.json",
-        probe=None,  # the old sync: no probe check
+        probe=committed_prober(repo, app_url),
     )
 
 

@@ -87,7 +87,7 @@ def test_promotions_are_verified_and_failures_reverted(
     status_file = tmp_path / "sync-local.json"
     cmd = [
         sys.executable, "-m", "guessme_local.sync", "--repo", str(repo), "--env", "local",
-        "--interval", "0.5", "--grace", "30", "--status-file", str(status_file),
+        "--interval", "0.5", "--grace", "60", "--status-file", str(status_file),
         "--dashboard-url", serve_app.dashboard_url, "--serve-port", str(serve_app.http_port),
     ]  # fmt: skip
     log = tmp_path / "sync.log"

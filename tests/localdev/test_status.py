@@ -15,6 +15,7 @@ import pytest
 from support.repo_snapshot import OVERLAY, git, init_repo
 
 from guessme_contracts.deploy_status import DeployStatus, status_path, write_status
+from guessme_contracts.layout import Layout
 from guessme_local.procs import free_port
 from guessme_local.stack import Settings
 from guessme_local.status import IN_STEP, OUT_OF_STEP, STOPPED, report
@@ -73,7 +74,7 @@ def start(
         "local", "main", commit, uri, health, reason or f"serving {uri}", 30.0, now - synced_ago, now
     )
     status.applied_commit = commit
-    write_status(status_path(s.state, "local"), status)
+    write_status(status_path(Layout.at(s.root, s.state), "local"), status)
 
 
 def test_in_step(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from guessme_contracts.layout import Layout
+from guessme_contracts.overlay import check_env_name
 from guessme_contracts.probes import ProbeScore
 
 HEALTHY, PROGRESSING, DEGRADED = "Healthy", "Progressing", "Degraded"
@@ -128,9 +130,9 @@ class DeployStatus:
         return cls(**{k: v for k, v in raw.items() if k in known})
 
 
-def status_path(state_dir: Path, env: str) -> Path:
-    """Where the local sync of `env` keeps its status (in the clone's state folder, `.guessme/`)."""
-    return state_dir / "run" / f"sync-{env}.json"
+def status_path(layout: Layout, env: str) -> Path:
+    """Where the local sync of `env` keeps its status: the clone's run folder (guessme_contracts.layout)."""
+    return layout.run / f"sync-{check_env_name(env)}.json"
 
 
 def write_status(path: Path, status: DeployStatus) -> None:
