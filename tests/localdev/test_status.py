@@ -118,6 +118,21 @@ def test_a_served_model_that_fails_the_probe_set_is_out_of_step_at_once(
     assert f"DEGRADED: {V1} at {head[:12]}: {reason}" in out
 
 
+def test_a_malformed_committed_overlay_is_shown_not_a_crash(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (settings.root / OVERLAY).write_text(f"MODEL_URI {V2}\n")  # no "="
+    git(settings.root, "commit", "--quiet", "-am", "typo")
+    head = git(settings.root, "rev-parse", "HEAD")
+    start(settings, head, "", synced_ago=2, health="Degraded", reason="render error: kustomize failed")
+    assert report(settings) == OUT_OF_STEP
+    out = capsys.readouterr().out
+    assert re.search(
+        r"(?m)^Committed URI: +\(unreadable: model.env must hold exactly one MODEL_URI= line", out
+    )
+    assert "DEGRADED: no model at" in out
+
+
 def test_a_stopped_stack_says_so_at_once(settings: Settings, tmp_path: Path) -> None:
     assert report(settings) == STOPPED
     # The real command, as `make status` runs it, with nothing started in this state folder.
