@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -161,5 +162,7 @@ def test_promotions_are_verified_and_failures_reverted(
 
     print("\n" + "\n".join(figures))
     print(f"requests throughout: {len(traffic.answers)} answered, {len(traffic.failures)} failed")
+    if traffic.failures:  # which kinds, before the assertion cuts the list short
+        print(Counter(f[:160] for f in traffic.failures).most_common(5))
     assert traffic.failures == []
     assert traffic.answers[-1][1] == str(good.version)
