@@ -19,13 +19,14 @@ from pathlib import Path
 import httpx
 from pydantic import ValidationError
 
+from guessme_contracts.deploy_status import status_path
+from guessme_contracts.layout import Layout
 from guessme_contracts.model_uri import ModelRef
 from guessme_contracts.overlay import OverlayError, committed_model_uri
 from guessme_local import airflow_client, mlflow_server, ray_head
 from guessme_local.procs import ServiceError, port_in_use
 from guessme_local.settings import LocalSettings
 from guessme_local.supervisor import Service, Supervisor
-from guessme_pipeline.deploy_status import status_path
 
 DAG_ID = "guessme_train_deploy"
 ENV = "local"
@@ -41,7 +42,7 @@ def services(s: LocalSettings) -> list[Service]:
     joins_ray = {"RAY_ADDRESS": s.ray_address}
     sync = [sys.executable, "-m", "guessme_local.sync", "--repo", str(s.root), "--env", ENV]
     sync += ["--dashboard-url", s.dashboard_url, "--serve-port", str(s.serve_port)]
-    sync += ["--status-file", str(status_path(s.state, ENV))]
+    sync += ["--status-file", str(status_path(Layout.at(s.root, s.state), ENV))]
     return [
         Service(
             "mlflow",

@@ -1,10 +1,12 @@
 """`make status`: the running local stack at a glance, in the spirit of `argocd app get`.
 
 Prints the branch head and the commit the sync last applied, the committed and the served model URI,
-the health and the time since the last sync, and each service's state and URL. Exit status:
-0 in step (or still within the sync's grace period), 1 when the committed and the served model have
-differed for longer than the grace period, 2 when the stack is not running. Every network call has
-a short timeout, and a stopped stack is recognised from its PID files before any is made.
+the health (the sync's verdict, probe set included) and the time since the last sync, and each
+service's state and URL. Exit status: 0 in step (or still within the sync's grace period); 1 when the
+committed and the served model have differed for longer than the grace period, or when the sync reports
+the head commit Degraded (for instance, its model serves but fails the probe set); 2 when the stack is
+not running. Every network call has a short timeout, and a stopped stack is recognised from its PID
+files before any is made.
 """
 
 import sys
@@ -14,12 +16,13 @@ from typing import Any
 
 import httpx
 
-from guessme_contracts.overlay import committed_model_uri
+from guessme_contracts.deploy_status import DEGRADED, DeployStatus, read_status, status_path
+from guessme_contracts.layout import Layout
+from guessme_contracts.overlay import OverlayError, committed_model_uri
 from guessme_local import ray_head
 from guessme_local.settings import LocalSettings
 from guessme_local.stack import running
-from guessme_pipeline.deploy_status import DeployStatus, read_status, status_path
-from guessme_pipeline.git import Git, GitError
+from guessme_local.sync import GitError, current_branch, git
 
 ENV = "local"
 DEFAULT_GRACE_S = 60.0  # when the sync has written no status yet (its own default, --grace)
@@ -89,17 +92,20 @@ def report(s: LocalSettings, now: float | None = None) -> int:
     if not alive:
         print(f"Guessme is not running from {s.root} (no live service in {s.pids}); start it with `make up`.")
         return STOPPED
-    git = Git(s.root)
-    branch = git.current_branch() or "HEAD"
+    branch = current_branch(s.root) or "HEAD"
     try:
-        head = git.rev("HEAD")
-        head_line = git.run("log", "-1", "--format=%h %s", head)
-        head_time = float(git.run("log", "-1", "--format=%ct", head))
+        head = git(s.root, "rev-parse", "--verify", "HEAD^{commit}")
+        head_line = git(s.root, "log", "-1", "--format=%h %s", head)
+        head_time = float(git(s.root, "log", "-1", "--format=%ct", head))
     except GitError as exc:
         print(f"cannot read {s.root}: {exc}")
         return OUT_OF_STEP
-    committed = committed_model_uri(s.root, ENV) or ""
-    status = read_status(status_path(s.state, ENV))
+    try:
+        committed = committed_model_uri(s.root, ENV) or ""
+        committed_line = committed or "(none)"
+    except OverlayError as exc:  # the sync reports such a commit Degraded (render error); say why here too
+        committed, committed_line = "", f"(unreadable: {exc})"
+    status = read_status(status_path(Layout.at(s.root, s.state), ENV))
     info = served_model(s.serve_port)
     served = None if info is None else str(info.get("model_uri") or "")
     grace = status.grace_s if status else DEFAULT_GRACE_S
@@ -109,7 +115,7 @@ def report(s: LocalSettings, now: float | None = None) -> int:
         ("Repo", f"{s.root} (branch {branch})"),
         ("Branch head", head_line),
         ("Last applied", applied_line(status, head, now)),
-        ("Committed URI", committed or "(none)"),
+        ("Committed URI", committed_line),
         ("Served URI", served_line(info)),
         ("Health", health_line(status, head, now)),
     ]
@@ -122,6 +128,9 @@ def report(s: LocalSettings, now: float | None = None) -> int:
     for svc in table:
         print(f"{svc.name:<9}{svc.state:<15}{svc.pid or '-'!s:<9}{svc.url}")
 
+    if status is not None and status.commit == head and status.health == DEGRADED:
+        print(f"\nDEGRADED: {status.model_uri or 'no model'} at {head[:12]}: {status.reason}")
+        return OUT_OF_STEP
     if served == committed:
         return IN_STEP
     # Out of step since the sync took up the head commit (or since the commit, if it has not yet).

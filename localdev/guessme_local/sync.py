@@ -8,11 +8,14 @@ last applied is not re-applied; a failed commit is retried after a back-off and 
 the last good config meanwhile.
 
 Like Argo CD, it tells Synced from Healthy. After an apply it watches the app's `/model` until the
-committed URI answers (Healthy), a load of it fails (Degraded: load error), or the grace period passes
-(Degraded); meanwhile the commit is Progressing. A commit that does not render (render error) or names
-an alias (refused URI) is Degraded without touching Serve. Each verdict goes to the log (one line per
-change) and to a status file (guessme_pipeline.deploy_status) that `make status` and the DAG read.
-A commit is never reported Healthy while a different model answers.
+committed URI answers, a load of it fails (Degraded: load error), or the grace period passes
+(Degraded); meanwhile the commit is Progressing. Once the committed URI answers, the sync sends the
+probe set committed at that commit to the app's `/predict` (guessme_contracts.probes): Healthy only when
+the model recognises at least `promote.verify_min_accuracy` (params.yaml at that commit) of it, else
+Degraded with the score. A commit that does not render (render error) or names an alias (refused URI) is
+Degraded without touching Serve. Each verdict goes to the log (one line per change) and to a status file
+(guessme_contracts.deploy_status) that `make status` and the DAG's verify task read. A commit is never
+reported Healthy while a different model answers, nor while the model it names fails the probe set.
 
     python -m guessme_local.sync --repo . --env local --interval 1 [--once] [--status-file F]
 """
@@ -36,8 +39,7 @@ from typing import Any
 import httpx
 import yaml
 
-from guessme_contracts.model_uri import ModelRef, ModelUriError
-from guessme_pipeline.deploy_status import (
+from guessme_contracts.deploy_status import (
     DEGRADED,
     HEALTHY,
     PROGRESSING,
@@ -50,13 +52,44 @@ from guessme_pipeline.deploy_status import (
     status_path,
     write_status,
 )
-from guessme_pipeline.git import Git, GitError
+from guessme_contracts.layout import ROOT_ENV, Layout
+from guessme_contracts.model_uri import ModelRef, ModelUriError
+from guessme_contracts.probes import (
+    PROBE_SET,
+    ProbeError,
+    ProbeScore,
+    ProbeSetError,
+    parse_probes,
+    score_served,
+    threshold,
+)
 
 log = logging.getLogger("guessme.sync")
 SERVICE_NAME = "guessme-serve"
 
 ServeConfig = dict[str, Any]
 Apply = Callable[[ServeConfig], None]
+
+
+class GitError(RuntimeError):
+    """A git command failed; the message carries the command and git's own error text."""
+
+
+def git(repo: Path, *args: str, strip: bool = True) -> str:
+    """Run a read-only git command in `repo` (no pager, no prompt) and return its output."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat"}
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise GitError(f"git {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout.strip() if strip else done.stdout
+
+
+def current_branch(repo: Path) -> str | None:
+    """The branch checked out in `repo`, or None when HEAD is detached."""
+    try:
+        return git(repo, "symbolic-ref", "--quiet", "--short", "HEAD")
+    except GitError:
+        return None
 
 
 class RenderError(RuntimeError):
@@ -140,6 +173,7 @@ def render_commit(repo: Path, commit: str, env: str) -> Rendered:
 
 
 Observe = Callable[[], Observation]
+Prober = Callable[[str, str], ProbeScore]  # (commit, served URI) -> its probe score; raises ProbeError
 PROGRESSING_AGAIN = Health(PROGRESSING, "the branch is back at the commit last applied")
 
 
@@ -156,15 +190,18 @@ class Reconciler:
     observe: Observe | None = None
     status_file: Path | None = None
     grace_s: float = 60.0  # a commit still Progressing after this long is Degraded
+    probe: Prober | None = None  # without it, serving the committed URI is Healthy
     applied_commit: str | None = None
     applied_config: ServeConfig | None = None
     status: DeployStatus | None = None
     _failed: tuple[str, float] | None = None  # (commit, monotonic time) of the last failure
     _since: float = 0.0  # monotonic time the current commit was taken up, or last seen healthy
     _tracking: bool = False  # the current commit reached Serve: what the app serves tells its health
+    # The last probe verdict, per (commit, URI): a served model's score does not change, so it is scored once
+    _probed: tuple[tuple[str, str], ProbeScore | ProbeSetError] | None = None
 
     def head(self) -> str:
-        return Git(self.repo).rev(f"refs/heads/{self.branch}")
+        return git(self.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{self.branch}^{{commit}}")
 
     def step(self) -> str | None:
         """Reconcile once, then look at the app; returns what the reconcile did ('applied',
@@ -266,6 +303,8 @@ class Reconciler:
         seen = self.observe()
         served = seen.served
         health = assess(status.model_uri, seen)
+        if health.status == HEALTHY and status.model_uri and self.probe is not None:
+            health = self._probe_health(status)
         elapsed = time.monotonic() - self._since
         if health.status == PROGRESSING:
             if elapsed > self.grace_s:  # Argo CD's progress deadline: a deploy that never arrives fails
@@ -293,6 +332,29 @@ class Reconciler:
                 elapsed,
                 health.reason,
             )
+
+    def _probe_health(self, status: DeployStatus) -> Health:
+        """The committed URI answers: Healthy only if it passes the probe set committed with it."""
+        assert self.probe is not None
+        key = (status.commit, status.model_uri)
+        if self._probed is None or self._probed[0] != key:
+            try:
+                verdict: ProbeScore | ProbeSetError = self.probe(*key)
+            except ProbeSetError as exc:  # the commit's probe set or threshold: scoring again cannot help
+                verdict = exc
+            except ProbeError as exc:  # the app did not answer every probe: look again next time
+                status.record_probe(None)
+                why = one_line(str(exc))
+                return Health(PROGRESSING, f"serving {status.model_uri}, not yet scored: {why}")
+            self._probed = (key, verdict)
+        verdict = self._probed[1]
+        if isinstance(verdict, ProbeSetError):
+            status.record_probe(None)
+            return Health(DEGRADED, f"probe set: cannot score it: {one_line(str(verdict))}")
+        status.record_probe(verdict)
+        if not verdict.passed:
+            return Health(DEGRADED, verdict.summary())
+        return Health(HEALTHY, f"serving {status.model_uri}; {verdict.summary()}")
 
     def _save(self) -> None:
         if self.status_file is not None and self.status is not None:
@@ -346,6 +408,23 @@ def serve_observer(serve_url: str, dashboard_url: str, app_name: str = "guessme"
     return observe
 
 
+def committed_prober(repo: Path, serve_url: str) -> Prober:
+    """Score the served model with the probe set and the threshold committed at the reconciled commit
+    (like the overlay, never the working tree's)."""
+
+    def committed(commit: str, path: str) -> str:
+        try:
+            return git(repo, "cat-file", "blob", f"{commit}:{path}", strip=False)
+        except GitError as exc:
+            raise ProbeSetError(f"{path} is not readable at {commit[:12]}: {one_line(str(exc))}") from exc
+
+    def probe(commit: str, uri: str) -> ProbeScore:
+        probes = parse_probes(committed(commit, str(PROBE_SET)))
+        return score_served(serve_url, uri, probes, threshold(committed(commit, "params.yaml")))
+
+    return probe
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="guessme_local.sync", description=__doc__.split("\n\n")[0])
     ap.add_argument("--repo", type=Path, default=Path())
@@ -362,13 +441,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--serve-port", type=int, help="Serve's HTTP port (default: the config's)")
     ap.add_argument("--grace", type=float, default=60.0, help="seconds a commit may take to be served")
-    ap.add_argument("--status-file", type=Path, help="default: <repo>/.guessme/run/sync-<env>.json")
+    ap.add_argument(
+        "--status-file", type=Path, help="default: <state>/run/sync-<env>.json (guessme_contracts.layout)"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sync %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per reconcile, not per HTTP call
 
     repo = args.repo.resolve()
-    branch = args.branch or Git(repo).current_branch()
+    branch = args.branch or current_branch(repo)
     if not branch:
         ap.error(f"{repo} has no checked-out branch; pass --branch")
     from guessme_local.ray_head import load_serve_config
@@ -381,8 +462,11 @@ def main(argv: list[str] | None = None) -> None:
         ray_serve_apply(args.dashboard_url, args.serve_port),
         retry_s=args.retry,
         observe=serve_observer(serve_url, args.dashboard_url),
-        status_file=args.status_file or status_path(repo / ".guessme", args.env),
+        # By default, in the state folder of the clone at --repo (GUESSME_STATE wins, as everywhere).
+        status_file=args.status_file
+        or status_path(Layout.from_env({**os.environ, ROOT_ENV: str(repo)}), args.env),
         grace_s=args.grace,
+        probe=committed_prober(repo, serve_url),
     )
     if args.once:
         sys.exit(1 if reconciler.step() == "failed" else 0)

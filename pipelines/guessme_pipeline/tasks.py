@@ -225,7 +225,8 @@ def mark_champion(promoted: dict[str, Any]) -> dict[str, Any]:
 
 def verify(s: RunSettings, promoted: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The DAG's last task (guessme_pipeline.verify): the promoted model serves and passes the probe set."""
-    from guessme_pipeline.deploy_status import status_path
+    from guessme_contracts.deploy_status import status_path
+    from guessme_contracts.layout import Layout
     from guessme_pipeline.verify import verify_promoted
 
     mode = str(params.get("verify") or "local")
@@ -245,7 +246,7 @@ def verify(s: RunSettings, promoted: dict[str, Any], params: dict[str, Any]) -> 
         promoted,
         mode,
         serve_url,
-        status_path(s.state_dir, s.env),
+        status_path(Layout.at(s.repo, s.state_dir), s.env),
         k8s=k8s,
     )
     print(f"verify: {result['uri']} serves; probe set {result['probe_accuracy']:.0%}", flush=True)

@@ -1,18 +1,19 @@
 """Verification after promotion: the promoted version is served, and it recognises the probe set.
 
 A promotion commit only says what *should* serve. `verify_promotion` waits until the environment
-reports that it serves the promoted URI, then sends the probe drawings (pipelines/probes/digits.json,
-labelled strokes) to the served `/predict`, which renders them with the shared preprocessing of
-libs/guessme-core, and asks for at least `promote.verify_min_accuracy` of them right, every answer
-coming from the promoted version. Where it waits:
-- local: the local sync's status file (guessme_pipeline.deploy_status), written from the app's /model;
+reports that it serves the promoted URI and that this model recognises at least
+`promote.verify_min_accuracy` of the probe drawings (guessme_contracts.probes: pipelines/probes/digits.json,
+sent to the served `/predict`, every answer coming from the promoted version). Where it looks:
+- local: the local sync's status file (guessme_contracts.deploy_status). The sync itself scores the probe
+  set once the committed URI answers and reports Healthy only when it passes, so this task reads that
+  verdict (and its score) instead of scoring again;
 - cluster: the RayService's Ready condition (read through the Kubernetes API: the cncf-kubernetes
-  provider's KubernetesHook in the DAG, so the Airflow image needs no kubectl), then the served /model.
+  provider's KubernetesHook in the DAG, so the Airflow image needs no kubectl), then the served /model,
+  then the probe set, scored here with the same guessme_contracts.probes code.
 With `promote.rollback: true`, a failed verification reverts the promotion commit (guessme_pipeline.rollback;
 on a cluster, pushed to the remote Argo CD watches: guessme_pipeline.remote_promote.push_revert).
 """
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from typing import Any, Protocol
 import httpx
 import yaml
 
-from guessme_pipeline.deploy_status import (
+from guessme_contracts import probes as probe_set
+from guessme_contracts.deploy_status import (
     DEGRADED,
     HEALTHY,
     Health,
@@ -32,10 +34,10 @@ from guessme_pipeline.deploy_status import (
     one_line,
     read_status,
 )
+from guessme_contracts.probes import Probe, ProbeError, ProbeScore
 
-# Inside pipelines/, the folder the Airflow chart's git-sync checks out (values.yaml dags.gitSync.subPath),
-# so the probe set is where the DAG's tasks run.
-PROBES = Path(__file__).resolve().parents[1] / "probes" / "digits.json"
+# The DAG code's checkout (on a cluster, the chart's git-sync of this repository) holds the probe set.
+PROBES = Path(__file__).resolve().parents[2] / probe_set.PROBE_SET
 RAYSERVICE = "guessme-serve"  # apps/guessme-serve/k8s/rayservice.yaml
 
 
@@ -45,22 +47,26 @@ class VerificationFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class VerifyParams:
-    """The verification keys of `promote:` in params.yaml (the gate's keys are guessme_pipeline.gate's)."""
+    """The verification keys of `promote:` in params.yaml (the gate's keys are guessme_pipeline.gate's).
+    Each is required: params.yaml is their only source, so a missing key fails like a mistyped one."""
 
-    verify_min_accuracy: float = 0.8  # share of the probe drawings the served model must get right
-    verify_timeout_s: float = 120.0  # how long to wait for the environment to serve the promoted URI
-    rollback: bool = False  # revert a promotion that fails verification
+    verify_min_accuracy: float  # share of the probe drawings the served model must get right
+    verify_timeout_s: float  # how long to wait for the environment to serve the promoted URI
+    rollback: bool  # revert a promotion that fails verification
 
     @classmethod
     def from_promote_section(cls, section: dict[str, Any]) -> "VerifyParams":
-        rollback = section.get("rollback", cls.rollback)
+        missing = [k for k in ("verify_timeout_s", "rollback") if k not in section]
+        if missing:
+            raise ValueError(f"params.yaml promote: missing {', '.join(missing)}")
+        rollback = section["rollback"]
         if not isinstance(rollback, bool):
             raise ValueError(f"promote.rollback must be true or false, got {rollback!r}")
-        return cls(
-            verify_min_accuracy=float(section.get("verify_min_accuracy", cls.verify_min_accuracy)),
-            verify_timeout_s=float(section.get("verify_timeout_s", cls.verify_timeout_s)),
-            rollback=rollback,
-        )
+        try:
+            min_accuracy = probe_set.section_threshold(section)
+        except ProbeError as exc:
+            raise ValueError(str(exc)) from exc
+        return cls(min_accuracy, float(section["verify_timeout_s"]), rollback)
 
     @classmethod
     def from_params_text(cls, text: str) -> "VerifyParams":
@@ -68,32 +74,8 @@ class VerifyParams:
         return cls.from_promote_section(raw.get("promote") or {})
 
 
-@dataclass(frozen=True)
-class Probe:
-    label: int
-    drawing: dict[str, Any]  # the /predict body: strokes, width, height
-
-
 def load_probes(path: Path = PROBES) -> list[Probe]:
-    raw = json.loads(path.read_text())["probes"]
-    return [Probe(int(p["label"]), {k: p[k] for k in ("strokes", "width", "height")}) for p in raw]
-
-
-def probe_score(serve_url: str, uri: str, probes: list[Probe]) -> float:
-    """Share of `probes` the served model recognises; every answer must come from `uri`."""
-    right = 0
-    with httpx.Client(timeout=10) as client:
-        for probe in probes:
-            response = client.post(f"{serve_url}/predict", json=probe.drawing)
-            if not response.is_success:
-                raise VerificationFailed(
-                    f"probe set: /predict answered HTTP {response.status_code}: {response.text[:200]}"
-                )
-            answer = response.json()
-            if answer.get("model_uri") != uri:
-                raise VerificationFailed(f"probe set: {answer.get('model_uri')} answered, not {uri}")
-            right += int(answer.get("digit") == probe.label)
-    return right / len(probes)
+    return probe_set.parse_probes(path.read_text())
 
 
 Look = Callable[[], Health]
@@ -162,20 +144,68 @@ def cluster_look(
     return look
 
 
-def verify(look: Look, serve_url: str, uri: str, params: VerifyParams, probes: list[Probe]) -> dict[str, Any]:
-    """Raise VerificationFailed unless `uri` is served and recognises the probe set."""
+Score = Callable[[], ProbeScore]  # the served model's probe score (raises ProbeError when unscored)
+
+
+def check(look: Look, uri: str, params: VerifyParams, score: Score) -> dict[str, Any]:
+    """Raise VerificationFailed unless `look` turns Healthy and `score` says the probe set passed."""
     started = time.monotonic()
     health = wait_health(look, params.verify_timeout_s)
     if health.status != HEALTHY:
         raise VerificationFailed(f"{uri} is {health.status}: {health.reason}")
     served_after = time.monotonic() - started
-    score = probe_score(serve_url, uri, probes)
-    if score < params.verify_min_accuracy:
+    try:
+        result = score()
+    except ProbeError as exc:
+        raise VerificationFailed(f"{uri} is {DEGRADED}: {one_line(str(exc))}") from exc
+    if not result.passed:
+        raise VerificationFailed(f"{uri} is {DEGRADED}: {result.summary()}")
+    return {"uri": uri, "served_after_s": round(served_after, 2), "probe_accuracy": result.accuracy}
+
+
+def verify(look: Look, serve_url: str, uri: str, params: VerifyParams, probes: list[Probe]) -> dict[str, Any]:
+    """On a cluster: `uri` is served (`look`), then the probe set is scored against `serve_url`."""
+
+    def score() -> ProbeScore:
+        return probe_set.score_served(serve_url, uri, probes, params.verify_min_accuracy)
+
+    return check(look, uri, params, score)
+
+
+def recorded_score(status_file: Path, uri: str) -> Score:
+    """Locally: the probe score the sync recorded with its Healthy verdict (it scores, this reads)."""
+
+    def score() -> ProbeScore:
+        status = read_status(status_file)
+        recorded = status.probe_score() if status is not None and status.model_uri == uri else None
+        if recorded is None:
+            raise ProbeError(
+                f"probe set: the local sync recorded no score for {uri} in {status_file} "
+                "(a sync started before it scored the probe set? restart it with `make up`)"
+            )
+        return recorded
+
+    return score
+
+
+def or_revert(
+    run: Callable[[], dict[str, Any]],
+    promoted: dict[str, Any],
+    params: VerifyParams,
+    revert: Callable[[str], dict[str, Any]],
+) -> dict[str, Any]:
+    """`run` a verification of what `promote` returned; on failure, with `promote.rollback: true`,
+    `revert(reason)` that promotion commit (only when it made one: `revert` returns RevertResult.as_dict()).
+    Raises VerificationFailed (after any revert), so the run is red unless the model serves."""
+    try:
+        return run()
+    except VerificationFailed as failed:
+        if not (params.rollback and promoted.get("committed")):
+            raise
+        reverted = revert(f"verification failed: {failed}")
         raise VerificationFailed(
-            f"{uri} is {DEGRADED}: probe set: it recognises {score:.0%} of {len(probes)} drawings, "
-            f"below promote.verify_min_accuracy {params.verify_min_accuracy:.0%}"
-        )
-    return {"uri": uri, "served_after_s": round(served_after, 2), "probe_accuracy": score}
+            f"{failed} (rollback: {reverted['detail']}, {str(reverted['commit'])[:12]})"
+        ) from failed
 
 
 def verify_or_revert(
@@ -186,18 +216,10 @@ def verify_or_revert(
     probes: list[Probe],
     revert: Callable[[str], dict[str, Any]],
 ) -> dict[str, Any]:
-    """Verify what `promote` returned; on failure, with `promote.rollback: true`, `revert(reason)` that
-    promotion commit (only when it made one: `revert` returns RevertResult.as_dict()).
-    Raises VerificationFailed (after any revert), so the run is red unless the model serves."""
-    try:
-        return verify(look, serve_url, str(promoted["uri"]), params, probes)
-    except VerificationFailed as failed:
-        if not (params.rollback and promoted.get("committed")):
-            raise
-        reverted = revert(f"verification failed: {failed}")
-        raise VerificationFailed(
-            f"{failed} (rollback: {reverted['detail']}, {str(reverted['commit'])[:12]})"
-        ) from failed
+    """`verify` (the cluster's way) what `promote` returned, reverting on failure when the policy says so."""
+    return or_revert(
+        lambda: verify(look, serve_url, str(promoted["uri"]), params, probes), promoted, params, revert
+    )
 
 
 def verify_promoted(
@@ -212,24 +234,23 @@ def verify_promoted(
     k8s: ReadsCustomObjects | None = None,
 ) -> dict[str, Any]:
     """The local DAG's last task: verify a promotion committed in `repo` (params.yaml read at the
-    promoted commit), reverting it there on failure when the policy says so."""
+    promoted commit), reverting it there on failure when the policy says so. `local` reads the sync's
+    verdict (probe set included); `cluster` scores the probe set against `serve_url` itself."""
     from guessme_pipeline.git import Git
     from guessme_pipeline.rollback import revert_promotion
 
     commit, uri = str(promoted["commit"]), str(promoted["uri"])
     params = VerifyParams.from_params_text(Git(repo).show(commit, "params.yaml"))
-    if mode == "local":
-        look = local_look(status_file, commit, uri)
-    elif mode == "cluster":
-        if k8s is None:
-            raise ValueError(
-                "verify=cluster reads the RayService through the Kubernetes API: no client given"
-            )
-        look = cluster_look(serve_url, uri, namespace, k8s)
-    else:
-        raise ValueError(f"unknown verification mode {mode!r} (local or cluster)")
 
     def revert(reason: str) -> dict[str, Any]:
         return revert_promotion(repo, env, commit, reason, branch=promoted.get("branch")).as_dict()
 
+    if mode == "local":
+        look, score = local_look(status_file, commit, uri), recorded_score(status_file, uri)
+        return or_revert(lambda: check(look, uri, params, score), promoted, params, revert)
+    if mode != "cluster":
+        raise ValueError(f"unknown verification mode {mode!r} (local or cluster)")
+    if k8s is None:
+        raise ValueError("verify=cluster reads the RayService through the Kubernetes API: no client given")
+    look = cluster_look(serve_url, uri, namespace, k8s)
     return verify_or_revert(look, serve_url, promoted, params, probes or load_probes(), revert)

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from support.repo_snapshot import OVERLAY, commit_model_uri, git, snapshot_repo
 
-from guessme_local.sync import Reconciler, model_uri_of
-from guessme_pipeline.deploy_status import (
+from guessme_contracts.deploy_status import (
     DEGRADED,
     HEALTHY,
     PROGRESSING,
@@ -17,6 +16,7 @@ from guessme_pipeline.deploy_status import (
     assess,
     read_status,
 )
+from guessme_local.sync import Reconciler, model_uri_of
 
 pytestmark = pytest.mark.unit
 

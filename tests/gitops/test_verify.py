@@ -1,6 +1,7 @@
 """Verification after promotion, without a serving app: what it waits for, and how it reads params.yaml."""
 
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -10,17 +11,22 @@ from typing import ClassVar
 
 import pytest
 import yaml
+from support.repo_snapshot import init_repo
 
-from guessme_pipeline.deploy_status import DEGRADED, HEALTHY, PROGRESSING, DeployStatus, Health, write_status
+from guessme_contracts.deploy_status import DEGRADED, HEALTHY, PROGRESSING, DeployStatus, Health, write_status
+from guessme_contracts.probes import ProbeScore
 from guessme_pipeline.gate import GateParams
 from guessme_pipeline.verify import (
     PROBES,
     VerificationFailed,
     VerifyParams,
+    check,
     cluster_look,
     load_probes,
     local_look,
+    recorded_score,
     verify,
+    verify_promoted,
     wait_health,
 )
 
@@ -43,14 +49,26 @@ def test_the_repositorys_params_configure_verification() -> None:
     GateParams.from_params_file(REPO / "params.yaml")  # the gate reads the same section
 
 
+VERIFY_KEYS = "  verify_min_accuracy: 0.8\n  verify_timeout_s: 60\n  rollback: false\n"
+
+
 def test_promote_section_is_still_strict(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
-    path.write_text("promote:\n  min_accuracy: 0.5\n  verify_min_acuracy: 0.9\n")
+    path.write_text(f"promote:\n  min_accuracy: 0.5\n{VERIFY_KEYS}  verify_min_acuracy: 0.9\n")
     with pytest.raises(ValueError, match="verify_min_acuracy"):
         GateParams.from_params_file(path)
-    path.write_text("promote:\n  rollback: 'yes'\n")
+    path.write_text(f"promote:\n{VERIFY_KEYS.replace('rollback: false', 'rollback: yes please')}")
     with pytest.raises(ValueError, match="rollback must be true or false"):
         GateParams.from_params_file(path)
+
+
+@pytest.mark.parametrize("key", ["verify_min_accuracy", "verify_timeout_s", "rollback"])
+def test_a_missing_verification_key_fails_like_an_unknown_one(key: str) -> None:
+    """params.yaml is the only source: no dataclass default stands in for a deleted key."""
+    section = "".join(line + "\n" for line in VERIFY_KEYS.splitlines() if not line.strip().startswith(key))
+    with pytest.raises(ValueError, match=key):
+        VerifyParams.from_params_text(f"promote:\n{section}")
+    assert VerifyParams.from_params_text(f"promote:\n{VERIFY_KEYS}") == VerifyParams(0.8, 60.0, False)
 
 
 def test_the_probe_set_covers_every_digit() -> None:
@@ -73,9 +91,54 @@ def test_verification_fails_with_the_reason_when_not_served(tmp_path: Path) -> N
     def degraded() -> Health:
         return Health(DEGRADED, "load error: models:/guessme-cnn/2: RestException: no such version")
 
-    params = VerifyParams(verify_timeout_s=5)
+    params = VerifyParams(0.8, verify_timeout_s=5, rollback=False)
     with pytest.raises(VerificationFailed, match="is Degraded: load error"):
         verify(degraded, "http://127.0.0.1:9", URI, params, load_probes())
+
+
+def recorded(tmp_path: Path, health: str, reason: str, right: int | None) -> Path:
+    """A sync status for URI as the sync writes it, with its probe score (right of 20, threshold 0.8)."""
+    path = tmp_path / "sync-local.json"
+    entry = status("c2", URI, health, reason)
+    entry.record_probe(None if right is None else ProbeScore(URI, right, 20, 0.8))
+    write_status(path, entry)
+    return path
+
+
+def test_local_verification_takes_the_syncs_verdict_and_score(tmp_path: Path) -> None:
+    """Locally the sync scores the probe set; verify reads its verdict and score and sends no probe
+    itself (there is no serving app to send one to here)."""
+    params = VerifyParams(0.8, verify_timeout_s=5, rollback=False)
+    path = recorded(tmp_path, HEALTHY, f"serving {URI}; probe set: ...", right=19)
+    result = check(local_look(path, "c2", URI), URI, params, recorded_score(path, URI))
+    assert (result["uri"], result["probe_accuracy"]) == (URI, 0.95)
+
+    reason = "probe set: it recognises 10% of 20 drawings (2 right), below promote.verify_min_accuracy 80%"
+    path = recorded(tmp_path, DEGRADED, reason, right=2)
+    with pytest.raises(VerificationFailed) as failed:
+        check(local_look(path, "c2", URI), URI, params, recorded_score(path, URI))
+    assert str(failed.value) == f"{URI} is Degraded: {reason}"
+
+    path = recorded(tmp_path, HEALTHY, f"serving {URI}", right=None)  # a sync that did not score it
+    with pytest.raises(VerificationFailed, match="the local sync recorded no score for"):
+        check(local_look(path, "c2", URI), URI, params, recorded_score(path, URI))
+
+
+def test_verify_promoted_locally_reads_params_at_the_commit_and_the_syncs_status(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "params.yaml").write_text(f"promote:\n{VERIFY_KEYS}")
+    init_repo(repo)
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    path = tmp_path / "sync-local.json"
+    entry = status(commit, URI, HEALTHY, f"serving {URI}")
+    entry.record_probe(ProbeScore(URI, 17, 20, 0.8))
+    write_status(path, entry)
+    promoted = {"commit": commit, "uri": URI, "committed": True}
+    result = verify_promoted(repo, "local", promoted, "local", "http://127.0.0.1:9", path)
+    assert result["probe_accuracy"] == 0.85
 
 
 def test_progressing_past_the_timeout_fails() -> None:

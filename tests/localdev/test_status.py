@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from support.repo_snapshot import OVERLAY, git, init_repo
 
+from guessme_contracts.deploy_status import DeployStatus, status_path, write_status
+from guessme_contracts.layout import Layout
 from guessme_local.procs import free_port
 from guessme_local.settings import LocalSettings
 from guessme_local.status import IN_STEP, OUT_OF_STEP, STOPPED, report
-from guessme_pipeline.deploy_status import DeployStatus, status_path, write_status
 
 pytestmark = pytest.mark.unit
 
@@ -69,17 +70,19 @@ def settings(tmp_path: Path, game: int) -> LocalSettings:
     )
 
 
-def start(s: LocalSettings, commit: str, uri: str, synced_ago: float) -> None:
+def start(
+    s: LocalSettings, commit: str, uri: str, synced_ago: float, health: str = "Healthy", reason: str = ""
+) -> None:
     """Record this test process as every service (alive), and a sync status for `commit`."""
     s.pids.mkdir(parents=True, exist_ok=True)
     for service in ("mlflow", "ray", "airflow", "sync"):
         (s.pids / f"{service}.pid").write_text(str(os.getpid()))
     now = time.time()
     status = DeployStatus(
-        "local", "main", commit, uri, "Healthy", f"serving {uri}", 30.0, now - synced_ago, now
+        "local", "main", commit, uri, health, reason or f"serving {uri}", 30.0, now - synced_ago, now
     )
     status.applied_commit = commit
-    write_status(status_path(s.state, "local"), status)
+    write_status(status_path(Layout.at(s.root, s.state), "local"), status)
 
 
 def test_in_step(settings: LocalSettings, capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,6 +109,36 @@ def test_out_of_step_only_after_the_grace_period(
     start(settings, head, V2, synced_ago=31)
     assert report(settings) == OUT_OF_STEP
     assert f"OUT OF STEP: {V2} is committed but {V1} answers" in capsys.readouterr().out
+
+
+def test_a_served_model_that_fails_the_probe_set_is_out_of_step_at_once(
+    settings: LocalSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The committed URI answers, but the sync found it fails the probe set: Degraded, exit 1, within
+    the grace period too (the verdict is final; waiting cannot change it)."""
+    head = git(settings.root, "rev-parse", "HEAD")
+    reason = "probe set: it recognises 10% of 20 drawings (2 right), below promote.verify_min_accuracy 80%"
+    start(settings, head, V1, synced_ago=2, health="Degraded", reason=reason)
+    assert report(settings) == OUT_OF_STEP
+    out = capsys.readouterr().out
+    assert re.search(rf"(?m)^Served URI: +{V1} \(version 1\)$", out)
+    assert f"Degraded - {reason}" in out
+    assert f"DEGRADED: {V1} at {head[:12]}: {reason}" in out
+
+
+def test_a_malformed_committed_overlay_is_shown_not_a_crash(
+    settings: LocalSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (settings.root / OVERLAY).write_text(f"MODEL_URI {V2}\n")  # no "="
+    git(settings.root, "commit", "--quiet", "-am", "typo")
+    head = git(settings.root, "rev-parse", "HEAD")
+    start(settings, head, "", synced_ago=2, health="Degraded", reason="render error: kustomize failed")
+    assert report(settings) == OUT_OF_STEP
+    out = capsys.readouterr().out
+    assert re.search(
+        r"(?m)^Committed URI: +\(unreadable: model.env must hold exactly one MODEL_URI= line", out
+    )
+    assert "DEGRADED: no model at" in out
 
 
 def test_a_stopped_stack_says_so_at_once(settings: LocalSettings, tmp_path: Path) -> None:

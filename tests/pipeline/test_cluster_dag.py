@@ -39,7 +39,7 @@ DAG_ID = "guessme_train_deploy"
 TASKS = ["train", "register", "evaluate", "promote", "champion", "verify"]
 RAYSERVICE_SAMPLES = REPO / "platform/argocd/health/ray.io/RayService/testdata"
 # The remote's params.yaml: verification waits briefly here (the fixture sets no Argo CD poll wait).
-PARAMS = "promote:\n  verify_timeout_s: 2\n  rollback: {rollback}\n"
+PARAMS = "promote:\n  verify_min_accuracy: 0.8\n  verify_timeout_s: 2\n  rollback: {rollback}\n"
 MODEL = "guessme-cnn-cluster-test"  # not the local tests' model name: they count its versions
 TEST_SET_MD5 = "0f0e0d0c0b0a09080706050403020100"
 

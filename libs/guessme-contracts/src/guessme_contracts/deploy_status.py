@@ -1,9 +1,10 @@
 """Deploy health: does the serving app answer with the model an environment's commit names?
 
 Argo CD's words (Healthy / Progressing / Degraded), decided from what the serving app's `/model` says,
-never from whether an apply was accepted: a commit is Healthy only when the app serves its URI. The
-local sync writes its verdict to a small JSON status file (`status_path`); `make status` and the
-DAG's `verify` task read it.
+never from whether an apply was accepted: a commit is Healthy only when the app serves its URI (and,
+in the local sync, that model passes the probe set: guessme_contracts.probes). The local sync
+(localdev) writes its verdict to a small JSON status file (`status_path`); `make status` and the
+pipeline's `verify` task read it, so the file's schema is a contract between them.
 """
 
 import json
@@ -12,6 +13,10 @@ import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from guessme_contracts.layout import Layout
+from guessme_contracts.overlay import check_env_name
+from guessme_contracts.probes import ProbeScore
 
 HEALTHY, PROGRESSING, DEGRADED = "Healthy", "Progressing", "Degraded"
 
@@ -99,10 +104,25 @@ class DeployStatus:
     served_uri: str | None = None  # what /model answered at checked_at (None: no answer)
     apply_s: float | None = None  # render + apply of `commit`
     healthy_after_s: float | None = None  # from taking up `commit` to Healthy
+    # The probe set as the sync scored the served `model_uri` (None: not scored, e.g. no model committed)
+    probe_right: int | None = None
+    probe_total: int | None = None
+    probe_min_accuracy: float | None = None  # params.yaml promote.verify_min_accuracy at `commit`
     pid: int = field(default_factory=os.getpid)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def record_probe(self, score: ProbeScore | None) -> None:
+        self.probe_right = score.right if score else None
+        self.probe_total = score.total if score else None
+        self.probe_min_accuracy = score.min_accuracy if score else None
+
+    def probe_score(self) -> ProbeScore | None:
+        """The probe set's score of `model_uri` as the sync recorded it, if it scored one."""
+        if self.probe_right is None or not self.probe_total or self.probe_min_accuracy is None:
+            return None
+        return ProbeScore(self.model_uri, self.probe_right, self.probe_total, self.probe_min_accuracy)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "DeployStatus":
@@ -110,9 +130,9 @@ class DeployStatus:
         return cls(**{k: v for k, v in raw.items() if k in known})
 
 
-def status_path(state_dir: Path, env: str) -> Path:
-    """Where the local sync of `env` keeps its status (in the clone's state folder, `.guessme/`)."""
-    return state_dir / "run" / f"sync-{env}.json"
+def status_path(layout: Layout, env: str) -> Path:
+    """Where the local sync of `env` keeps its status: the clone's run folder (guessme_contracts.layout)."""
+    return layout.run / f"sync-{check_env_name(env)}.json"
 
 
 def write_status(path: Path, status: DeployStatus) -> None:
