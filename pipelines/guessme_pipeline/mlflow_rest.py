@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from guessme_contracts.model_uri import ModelRef
+
 CHAMPION = "champion"
 
 
@@ -94,7 +96,7 @@ def version_by_run_tag(key: str, value: str) -> dict[str, Any]:
     return {
         "name": v["name"],
         "version": int(v["version"]),
-        "uri": f"models:/{v['name']}/{v['version']}",
+        "uri": ModelRef(v["name"], int(v["version"])).uri,
         "run_id": v["run_id"],
         "tags": {t["key"]: t["value"] for t in v.get("tags", [])},
     }

@@ -138,6 +138,11 @@ class Layout:
         return self.state / "pipeline-runs"
 
     @property
+    def local_mlflow(self) -> Path:
+        """The local MLflow's database and artifacts (`make up`; a cluster's MLflow keeps its own)."""
+        return self.state / "mlflow"
+
+    @property
     def dvc_site_cache(self) -> Path:
         return self.state / "dvc-site-cache"
 
