@@ -2,7 +2,8 @@
 
 The image's root filesystem is read-only, so each stage must be told to write under the work volume
 (every path option of a stage CLI is required: none defaults to a path), npm needs a writable cache,
-and Ray Train's storage must be reachable from every node. The stage script is run for real with a recording `python`.
+and Ray Train's storage must be reachable from every node. The stage script is run for real with a
+recording `python`.
 """
 
 from __future__ import annotations
