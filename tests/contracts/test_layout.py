@@ -1,12 +1,14 @@
 """The repository layout: defaults, overrides, the shell exports scripts/lib.sh evaluates, and the
-copies that must stay two (dvc.yaml names the interpreter and the players' folder itself)."""
+copies that must stay two (dvc.yaml names the interpreter and the players' folder itself, .dvc/config
+and scripts/cluster.sh the state folder)."""
 
+import configparser
 import os
 import re
 import shlex
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
@@ -117,6 +119,17 @@ PACKAGE_SOURCES = {
     "guessme_core": "libs/guessme-core/src",
     "guessme_train": "apps/guessme-train/src",
 }
+
+
+def test_dvc_config_keeps_its_default_remote_in_the_layout_state_folder() -> None:
+    """Drift: DVC reads .dvc/config itself (no environment variables there), so the default remote
+    names the state folder at its default place; it must stay inside it (`make clean` empties it)."""
+    config = configparser.ConfigParser()
+    config.read(REPO / ".dvc" / "config")
+    remote = config["core"]["remote"]
+    url = config[f"'remote \"{remote}\"'"]["url"]  # DVC writes the section as ['remote "name"']
+    in_clone = PurePosixPath(os.path.normpath(PurePosixPath(".dvc", url)))
+    assert in_clone.parts[0] == str(layout.STATE_DIR), f".dvc/config: remote {remote} is {url}"
 
 
 def test_dvc_yaml_names_the_layout_interpreter_and_code_path() -> None:
