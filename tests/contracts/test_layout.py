@@ -87,15 +87,22 @@ def test_the_shell_entry_runs_on_the_standard_library_alone(tmp_path: Path) -> N
 def test_lib_sh_exports_what_the_layout_says(tmp_path: Path) -> None:
     """scripts/lib.sh reads the layout, and an exported GUESSME_STATE still wins."""
     state = tmp_path / "state"
-    names = ["GUESSME_STATE", "ML_PYTHON", "AIRFLOW_VENV", "AIRFLOW_HOME", "GUESSME_RUN_DIR"]
+    names = [
+        "GUESSME_STATE",
+        "ML_PYTHON",
+        "AIRFLOW_VENV",
+        "AIRFLOW_HOME",
+        "GUESSME_RUN_DIR",
+        "GUESSME_RAY_TMP",
+    ]
     script = f"source {REPO}/scripts/lib.sh && " + " && ".join(f'echo "${name}"' for name in names)
     env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_HOME"}
     # RAY_TMPDIR given: lib.sh makes no short /tmp folder for this throwaway state.
     env.update(GUESSME_STATE=str(state), RAY_TMPDIR=str(tmp_path / "ray"))
     out = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=True).stdout
     lay = Layout.at(REPO, state)
-    expected = [lay.state, lay.ml_python, lay.airflow_venv, lay.airflow_home, lay.run]
-    assert out.split("\n")[:5] == [str(path) for path in expected]
+    expected = [lay.state, lay.ml_python, lay.airflow_venv, lay.airflow_home, lay.run, lay.ray_tmp]
+    assert out.split("\n")[: len(names)] == [str(path) for path in expected]
 
 
 def test_cluster_sh_finds_kubectl_in_the_layout_ml_venv() -> None:
