@@ -42,5 +42,5 @@ fmt: ## format Python code
 clean: down ## reset all local state ($GUESSME_STATE, default .guessme/); cached environments stay
 	@source scripts/lib.sh && state="$$(realpath "$$GUESSME_STATE")" \
 	  && { [[ "$$state" != / && "$$state" != "$$(realpath ~)" ]] || die "refusing to delete $$state"; } \
-	  && { if [[ -L "$$state/ray" ]]; then rm -rf "$$(readlink "$$state/ray")"; fi; } \
+	  && { if [[ -L "$$GUESSME_RAY_TMP" ]]; then rm -rf "$$(readlink "$$GUESSME_RAY_TMP")"; fi; } \
 	  && echo "rm -rf $$state" && rm -rf "$$state"

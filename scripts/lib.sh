@@ -22,11 +22,11 @@ export GUESSME_CACHE="${GUESSME_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/guessme}"
 export PYTHONPATH="$GUESSME_ROOT/libs/guessme-contracts/src:$GUESSME_ROOT/libs/guessme-core/src:$GUESSME_ROOT/apps/guessme-train/src:$GUESSME_ROOT/apps/guessme-serve/src:$GUESSME_ROOT/pipelines:$GUESSME_ROOT/localdev${PYTHONPATH:+:$PYTHONPATH}"
 
 # Keep every tool's state inside the clone, never in $HOME or /tmp.
-ray_dir="$GUESSME_STATE/ray"
+ray_dir="$GUESSME_RAY_TMP"
 if [[ -z "${RAY_TMPDIR:-}" && ${#ray_dir} -gt 34 ]]; then
   # Unix socket paths are capped at 107 bytes and Ray nests up to 72 more under its temp dir
   # (/ray/session_<date>_<time>_<us>_<pid>/sockets/dash_MetricsHead): a clone deeper than a few
-  # folders gets a short per-clone folder instead, linked from .guessme/ray (`make clean` removes both).
+  # folders gets a short per-clone folder instead, linked from $GUESSME_RAY_TMP (`make clean` removes both).
   short="/tmp/guessme-ray-$(printf %s "$GUESSME_STATE" | sha256sum | cut -c1-12)"
   mkdir -p "$short" "$GUESSME_STATE"
   [[ -L "$ray_dir" || ! -e "$ray_dir" ]] && ln -sfn "$short" "$ray_dir"

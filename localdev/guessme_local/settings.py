@@ -1,9 +1,9 @@
 """The local runtime's settings: one object for `make up`, `make down` and `make status`.
 
 Read from the environment (scripts/lib.sh exports it) with pydantic-settings, like
-full-stack-fastapi-template's `app.core.config.Settings`. The ports are defined here; every path comes
-from guessme_contracts.layout (the one definition of where things live in a clone), so no localdev
-module derives a path of its own.
+full-stack-fastapi-template's `app.core.config.Settings`. Every path and default port comes from
+guessme_contracts.layout (the one definition of where things live in a clone and which ports
+`make up` takes), so no localdev module derives a path or a port of its own.
 """
 
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from guessme_contracts.layout import Layout, checkout_root
+from guessme_contracts.layout import LOCAL_PORTS, Layout, checkout_root
 
 # `ray start` reserves these for its workers (its --min/--max-worker-port defaults) and refuses a head
 # port among them ("Ray component worker_ports is trying to use a port number ... that is used by other
@@ -37,13 +37,14 @@ class LocalSettings(BaseSettings):
 
     root: Path = Field(default_factory=checkout_root)  # GUESSME_ROOT
     state: Path = Field(default_factory=lambda data: _layout(data).state)  # GUESSME_STATE
-    serve_port: Port = 8000  # the game and its API (Ray Serve)
-    mlflow_port: Port = 5000
-    ray_port: Port = 6380  # the Ray head's GCS
+    serve_port: Port = LOCAL_PORTS["GUESSME_SERVE_PORT"]  # the game and its API (Ray Serve)
+    mlflow_port: Port = LOCAL_PORTS["GUESSME_MLFLOW_PORT"]
+    ray_port: Port = LOCAL_PORTS["GUESSME_RAY_PORT"]  # the Ray head's GCS
     dashboard_port: Port = Field(
-        default=8265, validation_alias=_env("GUESSME_RAY_DASHBOARD_PORT", "dashboard_port")
+        default=LOCAL_PORTS["GUESSME_RAY_DASHBOARD_PORT"],
+        validation_alias=_env("GUESSME_RAY_DASHBOARD_PORT", "dashboard_port"),
     )
-    airflow_port: Port = 8080
+    airflow_port: Port = LOCAL_PORTS["GUESSME_AIRFLOW_PORT"]
     # Logical CPUs, not cores: Serve's replica (0.5) and Ray Train's two workers must fit together,
     # and on 2 cores they time-share well (training is batch work; a guess takes ~2 ms).
     ray_cpus: int = 4
@@ -82,8 +83,7 @@ class LocalSettings(BaseSettings):
 
     @property
     def mlflow_dir(self) -> Path:
-        """The local MLflow's database and artifacts (only the local runtime has one)."""
-        return self.state / "mlflow"
+        return self.layout.local_mlflow
 
     @property
     def mlflow_url(self) -> str:

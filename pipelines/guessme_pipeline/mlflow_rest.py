@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from guessme_contracts.model_uri import ModelRef
+
 CHAMPION = "champion"
 
 
@@ -54,15 +56,21 @@ def set_version_tags(name: str, version: int, tags: dict[str, str]) -> None:
         )
 
 
-def version_matches(name: str, version: int, run_id: str) -> bool:
-    """Whether this registry holds `name` version `version`, made from MLflow run `run_id`."""
+def _model_version(name: str, version: int) -> dict[str, Any] | None:
+    """The registry's record of `name` version `version`; None when it holds no such version."""
     try:
         body = _call("GET", "model-versions/get", params={"name": name, "version": str(version)})
     except RegistryError as exc:
         if "RESOURCE_DOES_NOT_EXIST" in str(exc):
-            return False
+            return None
         raise
-    return bool(body["model_version"].get("run_id") == run_id)
+    return dict(body["model_version"])
+
+
+def version_matches(name: str, version: int, run_id: str) -> bool:
+    """Whether this registry holds `name` version `version`, made from MLflow run `run_id`."""
+    found = _model_version(name, version)
+    return found is not None and found.get("run_id") == run_id
 
 
 def experiment_ids() -> list[str]:
@@ -94,7 +102,7 @@ def version_by_run_tag(key: str, value: str) -> dict[str, Any]:
     return {
         "name": v["name"],
         "version": int(v["version"]),
-        "uri": f"models:/{v['name']}/{v['version']}",
+        "uri": ModelRef(v["name"], int(v["version"])).uri,
         "run_id": v["run_id"],
         "tags": {t["key"]: t["value"] for t in v.get("tags", [])},
     }
@@ -102,10 +110,5 @@ def version_by_run_tag(key: str, value: str) -> dict[str, Any]:
 
 def version_tags(name: str, version: int) -> dict[str, str] | None:
     """A registered version's tags; None when the registry does not hold that version."""
-    try:
-        body = _call("GET", "model-versions/get", params={"name": name, "version": str(version)})
-    except RegistryError as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(exc):
-            return None
-        raise
-    return {t["key"]: t["value"] for t in body["model_version"].get("tags", [])}
+    found = _model_version(name, version)
+    return None if found is None else {t["key"]: t["value"] for t in found.get("tags", [])}

@@ -15,9 +15,10 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from guessme_contracts.model_uri import ModelRef
 from guessme_contracts.overlay import overlay_path, read_model, with_model
@@ -34,6 +35,9 @@ BOT_IDENTITY = {
 
 class PromotionError(RuntimeError):
     """Promotion was refused or failed; the overlay on the branch is unchanged."""
+
+
+Declined = TypeVar("Declined")
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,65 @@ def _sync_worktree(git: Git, path: str, text: str) -> None:
     git.run("update-index", "--cacheinfo", f"100644,{blob},{path}")
 
 
+@dataclass(frozen=True)
+class OverlayEdit:
+    """One change of an overlay file on a branch head: its text there, its new text, the commit message."""
+
+    current: str
+    new: str
+    message: str
+    reflog: str
+
+
+@dataclass(frozen=True)
+class Committed:
+    commit: str
+    edit: OverlayEdit
+
+
+def target_branch(git: Git, branch: str | None, action: str) -> str:
+    """`branch`, else the checked-out one; `action` ("promote", "roll back") names what needs it."""
+    branch = branch or git.current_branch()
+    if not branch:
+        raise PromotionError(f"{git.repo} has no checked-out branch; name the branch to {action} on")
+    return branch
+
+
+def commit_overlay_edit(
+    git: Git,
+    branch: str,
+    path: str,
+    plan: Callable[[str], OverlayEdit | Declined],
+    lock_timeout: float,
+    attempts: int,
+) -> Committed | Declined:
+    """Commit `plan(head)`'s edit of `path` on `branch`, or return what `plan` gave instead of an edit.
+
+    The one write path of promotion and rollback: under the repository's lock, the commit is built on
+    the branch head (only `path` differs) and the branch moved by compare-and-swap; when someone else
+    moved it first, `plan` runs again on the new head. A checked-out branch's file and index entry follow,
+    unless the developer has their own uncommitted edit of that file (then nothing is committed)."""
+    ref = f"refs/heads/{branch}"
+    with repo_lock(git, lock_timeout):
+        for _ in range(attempts):
+            head = git.rev(ref)
+            edit = plan(head)
+            if not isinstance(edit, OverlayEdit):
+                return edit
+            checked_out = git.current_branch() == branch
+            if checked_out:
+                _check_worktree_clean(git, path, edit.current)
+            commit = build_commit(git, head, path, edit.new, edit.message)
+            try:
+                git.update_ref_cas(ref, commit, head, edit.reflog)
+            except RefMoved:
+                continue  # someone else committed first (outside our lock): plan again on the new head
+            if checked_out:
+                _sync_worktree(git, path, edit.new)
+            return Committed(commit, edit)
+    raise PromotionError(f"{ref} kept moving; gave up after {attempts} attempts")
+
+
 def promote(
     repo: Path,
     env: str,
@@ -142,32 +205,24 @@ def promote(
     """Commit `candidate` as the model of `env` on `branch` (default: the checked-out branch)."""
     git = Git(repo)
     path = overlay_path(env)
-    branch = branch or git.current_branch()
-    if not branch:
-        raise PromotionError(f"{repo} has no checked-out branch; name the branch to promote on")
-    ref = f"refs/heads/{branch}"
-    with repo_lock(git, lock_timeout):
-        for _ in range(attempts):
-            head = git.rev(ref)
-            if git.blob_at(head, path) is None:
-                raise PromotionError(f"{path} does not exist on {branch} ({head[:12]})")
-            committed = git.show(head, path)
-            previous = read_model(committed)
-            if previous == candidate.model:
-                return PromotionResult(False, head, branch, previous, env)
-            checked_out = git.current_branch() == branch
-            if checked_out:
-                _check_worktree_clean(git, path, committed)
-            new_text = with_model(committed, candidate.model)
-            commit = build_commit(git, head, path, new_text, commit_message(env, candidate, previous))
-            try:
-                git.update_ref_cas(ref, commit, head, f"promote {candidate.model.uri}")
-            except RefMoved:
-                continue  # someone else committed first (outside our lock): rebuild on the new head
-            if checked_out:
-                _sync_worktree(git, path, new_text)
-            return PromotionResult(True, commit, branch, previous, env)
-    raise PromotionError(f"{ref} kept moving; gave up after {attempts} attempts")
+    branch = target_branch(git, branch, "promote")
+
+    def plan(head: str) -> OverlayEdit | PromotionResult:
+        if git.blob_at(head, path) is None:
+            raise PromotionError(f"{path} does not exist on {branch} ({head[:12]})")
+        committed = git.show(head, path)
+        previous = read_model(committed)
+        if previous == candidate.model:
+            return PromotionResult(False, head, branch, previous, env)
+        message = commit_message(env, candidate, previous)
+        return OverlayEdit(
+            committed, with_model(committed, candidate.model), message, f"promote {candidate.model.uri}"
+        )
+
+    done = commit_overlay_edit(git, branch, path, plan, lock_timeout, attempts)
+    if isinstance(done, PromotionResult):
+        return done
+    return PromotionResult(True, done.commit, branch, read_model(done.edit.current), env)
 
 
 def deployed_model(repo: Path, env: str, branch: str | None = None) -> ModelRef | None:

@@ -13,10 +13,10 @@ the promotion is refused before anything is fetched, built or pushed.
 import dataclasses
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from guessme_contracts.model_uri import ModelRef
 from guessme_contracts.overlay import overlay_path, read_model
@@ -99,25 +99,54 @@ def deployed(target: PushTarget, env: str) -> tuple[ModelRef | None, str, str | 
         return read_model(git.show(head, overlay_path(env))), head, params
 
 
+class _BranchCommit(Protocol):
+    """A promotion's or a revert's result: whether it committed, and what to report."""
+
+    @property
+    def committed(self) -> bool: ...
+
+    def as_dict(self) -> dict[str, object]: ...
+
+
+def _commit_and_push(
+    git: Git,
+    target: PushTarget,
+    local: PushTarget,
+    commit: Callable[[], _BranchCommit],
+    attempts: int,
+    depth: int | None,
+) -> dict[str, Any]:
+    """`commit()` on the private copy of the branch, then push it fast-forward; when the remote branch
+    moved meanwhile, fetch it again (`depth` commits) and commit anew, up to `attempts` times."""
+    for attempt in range(1, attempts + 1):
+        result = commit()
+        if not result.committed:
+            return {**result.as_dict(), "pushed": None, "remote": target.remote}
+        try:
+            pushed = publish.push_branch(git.repo, target.branch, local)
+        except PublishError:
+            if attempt == attempts:
+                raise
+            fetch(git, local, depth)  # the branch moved on the remote: rebuild on its new head
+            continue
+        return {**result.as_dict(), "pushed": pushed, "remote": target.remote}
+    raise ValueError(f"attempts must be >= 1, got {attempts}")
+
+
 def push_promotion(target: PushTarget, env: str, candidate: Candidate, attempts: int = 3) -> dict[str, Any]:
     """Commit `candidate` into environments/<env>/model.env on the remote branch (or propose it)."""
     require_token()
     with remote_branch(target) as (git, _, local):
         if target.pull_request:
             return {**publish.propose(git.repo, env, candidate, local), "remote": target.remote}
-        for attempt in range(1, attempts + 1):
-            result = promote(git.repo, env, candidate, branch=target.branch)
-            if not result.committed:
-                return {**result.as_dict(), "pushed": None, "remote": target.remote}
-            try:
-                pushed = publish.push_branch(git.repo, target.branch, local)
-            except PublishError:
-                if attempt == attempts:
-                    raise
-                fetch(git, local)  # the branch moved on the remote: rebuild on its new head
-                continue
-            return {**result.as_dict(), "pushed": pushed, "remote": target.remote}
-    raise AssertionError("unreachable")
+        return _commit_and_push(
+            git,
+            target,
+            local,
+            lambda: promote(git.repo, env, candidate, branch=target.branch),
+            attempts,
+            depth=1,
+        )
 
 
 def push_revert(
@@ -127,16 +156,11 @@ def push_revert(
     commit only, idempotent) and push the revert fast-forward; a lost race fetches and retries."""
     require_token()
     with remote_branch(target, depth=None) as (git, _, local):
-        for attempt in range(1, attempts + 1):
-            result = revert_promotion(git.repo, env, promotion, reason, branch=target.branch)
-            if not result.committed:
-                return {**result.as_dict(), "pushed": None, "remote": target.remote}
-            try:
-                pushed = publish.push_branch(git.repo, target.branch, local)
-            except PublishError:
-                if attempt == attempts:
-                    raise
-                fetch(git, local, depth=None)
-                continue
-            return {**result.as_dict(), "pushed": pushed, "remote": target.remote}
-    raise AssertionError("unreachable")
+        return _commit_and_push(
+            git,
+            target,
+            local,
+            lambda: revert_promotion(git.repo, env, promotion, reason, branch=target.branch),
+            attempts,
+            depth=None,
+        )

@@ -1,8 +1,9 @@
 """Rollback by commit: revert one promotion commit, and only that one.
 
 The revert commit is what `git revert <promotion>` makes (same tree, git's own message form, plus the
-reason), built with the same plumbing, lock and compare-and-swap as promotion (guessme_pipeline.promote),
-so the developer's index and other files are never touched and concurrent promotions serialise.
+reason), written by promotion's own plumbing, lock and compare-and-swap
+(guessme_pipeline.promote.commit_overlay_edit), so the developer's index and other files are never
+touched and concurrent promotions serialise.
 It is idempotent: when the branch no longer deploys what the promotion committed (already reverted, or
 superseded by a later promotion), nothing is committed.
 """
@@ -11,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from guessme_contracts.overlay import overlay_path
-from guessme_pipeline.git import Git, RefMoved
+from guessme_pipeline.git import Git
 from guessme_pipeline.promote import (
+    Committed,
+    OverlayEdit,
     PromotionError,
-    _check_worktree_clean,
-    _sync_worktree,
-    build_commit,
     changed_paths,
-    repo_lock,
+    commit_overlay_edit,
+    target_branch,
 )
 
 
@@ -49,32 +50,23 @@ def revert_promotion(
     """Revert `promotion` (a commit that changed only environments/<env>/model.env) on `branch`."""
     git = Git(repo)
     path = overlay_path(env)
-    branch = branch or git.current_branch()
-    if not branch:
-        raise PromotionError(f"{repo} has no checked-out branch; name the branch to roll back on")
-    ref = f"refs/heads/{branch}"
+    branch = target_branch(git, branch, "roll back")
     promotion = git.rev(promotion)
     if changed_paths(repo, promotion) != [path]:
         raise PromotionError(f"{promotion[:12]} is not a promotion of {path}: refusing to revert it")
     promoted, before = git.show(promotion, path), git.show(f"{promotion}^", path)
-    with repo_lock(git, lock_timeout):
-        for _ in range(attempts):
-            head = git.rev(ref)
-            if not git.ok("merge-base", "--is-ancestor", promotion, head):
-                raise PromotionError(f"{promotion[:12]} is not on {branch}")
-            current = git.show(head, path)
-            if current != promoted:
-                detail = "already reverted" if current == before else "superseded by a later change"
-                return RevertResult(False, head, f"{path} at {head[:12]} no longer deploys it: {detail}")
-            checked_out = git.current_branch() == branch
-            if checked_out:
-                _check_worktree_clean(git, path, current)
-            commit = build_commit(git, head, path, before, revert_message(git, promotion, reason))
-            try:
-                git.update_ref_cas(ref, commit, head, f"revert {promotion[:12]}: {reason[:80]}")
-            except RefMoved:
-                continue
-            if checked_out:
-                _sync_worktree(git, path, before)
-            return RevertResult(True, commit, f"reverted {promotion[:12]}")
-    raise PromotionError(f"{ref} kept moving; gave up after {attempts} attempts")
+
+    def plan(head: str) -> OverlayEdit | RevertResult:
+        if not git.ok("merge-base", "--is-ancestor", promotion, head):
+            raise PromotionError(f"{promotion[:12]} is not on {branch}")
+        current = git.show(head, path)
+        if current != promoted:
+            detail = "already reverted" if current == before else "superseded by a later change"
+            return RevertResult(False, head, f"{path} at {head[:12]} no longer deploys it: {detail}")
+        message = revert_message(git, promotion, reason)
+        return OverlayEdit(current, before, message, f"revert {promotion[:12]}: {reason[:80]}")
+
+    done = commit_overlay_edit(git, branch, path, plan, lock_timeout, attempts)
+    if isinstance(done, Committed):
+        return RevertResult(True, done.commit, f"reverted {promotion[:12]}")
+    return done

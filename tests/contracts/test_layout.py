@@ -1,12 +1,14 @@
 """The repository layout: defaults, overrides, the shell exports scripts/lib.sh evaluates, and the
-copies that must stay two (dvc.yaml names the interpreter and the players' folder itself)."""
+copies that must stay two (dvc.yaml names the interpreter and the players' folder itself, .dvc/config
+and scripts/cluster.sh the state folder)."""
 
+import configparser
 import os
 import re
 import shlex
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
@@ -85,15 +87,22 @@ def test_the_shell_entry_runs_on_the_standard_library_alone(tmp_path: Path) -> N
 def test_lib_sh_exports_what_the_layout_says(tmp_path: Path) -> None:
     """scripts/lib.sh reads the layout, and an exported GUESSME_STATE still wins."""
     state = tmp_path / "state"
-    names = ["GUESSME_STATE", "ML_PYTHON", "AIRFLOW_VENV", "AIRFLOW_HOME", "GUESSME_RUN_DIR"]
+    names = [
+        "GUESSME_STATE",
+        "ML_PYTHON",
+        "AIRFLOW_VENV",
+        "AIRFLOW_HOME",
+        "GUESSME_RUN_DIR",
+        "GUESSME_RAY_TMP",
+    ]
     script = f"source {REPO}/scripts/lib.sh && " + " && ".join(f'echo "${name}"' for name in names)
     env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_HOME"}
     # RAY_TMPDIR given: lib.sh makes no short /tmp folder for this throwaway state.
     env.update(GUESSME_STATE=str(state), RAY_TMPDIR=str(tmp_path / "ray"))
     out = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=True).stdout
     lay = Layout.at(REPO, state)
-    expected = [lay.state, lay.ml_python, lay.airflow_venv, lay.airflow_home, lay.run]
-    assert out.split("\n")[:5] == [str(path) for path in expected]
+    expected = [lay.state, lay.ml_python, lay.airflow_venv, lay.airflow_home, lay.run, lay.ray_tmp]
+    assert out.split("\n")[: len(names)] == [str(path) for path in expected]
 
 
 def test_cluster_sh_finds_kubectl_in_the_layout_ml_venv() -> None:
@@ -117,6 +126,17 @@ PACKAGE_SOURCES = {
     "guessme_core": "libs/guessme-core/src",
     "guessme_train": "apps/guessme-train/src",
 }
+
+
+def test_dvc_config_keeps_its_default_remote_in_the_layout_state_folder() -> None:
+    """Drift: DVC reads .dvc/config itself (no environment variables there), so the default remote
+    names the state folder at its default place; it must stay inside it (`make clean` empties it)."""
+    config = configparser.ConfigParser()
+    config.read(REPO / ".dvc" / "config")
+    remote = config["core"]["remote"]
+    url = config[f"'remote \"{remote}\"'"]["url"]  # DVC writes the section as ['remote "name"']
+    in_clone = PurePosixPath(os.path.normpath(PurePosixPath(".dvc", url)))
+    assert in_clone.parts[0] == str(layout.STATE_DIR), f".dvc/config: remote {remote} is {url}"
 
 
 def test_dvc_yaml_names_the_layout_interpreter_and_code_path() -> None:

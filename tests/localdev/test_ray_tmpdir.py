@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from guessme_contracts.layout import Layout
+
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,8 +33,9 @@ def test_ray_sockets_fit_for_any_clone_depth(depth: int) -> None:
     tmpdir = ray_tmpdir(state)
     try:
         assert len(tmpdir + RAY_SUFFIX) <= SOCKET_LIMIT, tmpdir
-        if tmpdir != str(state / "ray"):  # relocated: reachable from the clone's state folder
-            assert (state / "ray").resolve() == Path(tmpdir).resolve()
+        link = Layout.at(REPO, state).ray_tmp
+        if tmpdir != str(link):  # relocated: reachable from the clone's state folder
+            assert link.resolve() == Path(tmpdir).resolve()
     finally:
         shutil.rmtree(base)
         if tmpdir.startswith("/tmp/guessme-ray-"):

@@ -49,11 +49,12 @@ def test_paths_follow_the_contracts_layout(clean_env: pytest.MonkeyPatch, tmp_pa
     clean_env.setenv("GUESSME_ROOT", str(tmp_path))
     s = LocalSettings()
     layout = Layout.at(tmp_path)
-    assert (s.state, s.logs, s.pids, s.airflow_home) == (
+    assert (s.state, s.logs, s.pids, s.airflow_home, s.mlflow_dir) == (
         layout.state,
         layout.logs,
         layout.run,
         layout.airflow_home,
+        layout.local_mlflow,
     )
     moved = LocalSettings(state=tmp_path / "elsewhere")  # GUESSME_STATE moves everything below it
     assert (moved.logs, moved.airflow_home) == (
@@ -78,8 +79,9 @@ def test_a_ray_port_among_rays_worker_ports_is_refused_up_front(clean_env: pytes
 
 
 def test_scripts_lib_sh_defaults_the_same_ports(tmp_path: Path) -> None:
-    """scripts/lib.sh exports the ports for the shell (the system python3 runs it before any venv with
-    pydantic exists), so its defaults are a second copy: this ties them to LocalSettings'."""
+    """scripts/lib.sh exports the ports for the shell (the system python3 runs guessme_contracts.layout
+    before any venv with pydantic exists); LocalSettings defaults to the same LOCAL_PORTS: the shell and
+    Python agree."""
     env = {k: v for k, v in os.environ.items() if k not in READS and not k.startswith("GUESSME_")}
     env |= {"GUESSME_STATE": str(tmp_path / "state"), "RAY_TMPDIR": str(tmp_path / "ray")}
     script = f'source "{REPO}/scripts/lib.sh" && ' + " && ".join(f'echo "${name}"' for name in PORTS)

@@ -2,14 +2,13 @@
 that every path in it comes from the settings (none defaulted by a module of its own)."""
 
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from support.http_stub import StubHandler, serving
 
 from guessme_contracts.model_uri import ModelUriError
 from guessme_local import ray_head, stack
@@ -71,7 +70,7 @@ def test_every_path_is_the_clones_own(settings: LocalSettings) -> None:
             assert path.startswith(allowed), f"{service.name}: {path} is not under the clone's folders"
 
 
-class Registry(BaseHTTPRequestHandler):
+class Registry(StubHandler):
     asked: ClassVar[list[dict[str, list[str]]]] = []
 
     def do_GET(self) -> None:  # http.server's name for the handler
@@ -80,16 +79,11 @@ class Registry(BaseHTTPRequestHandler):
         self.send_response(200 if query == {"name": ["guessme-cnn"], "version": ["3"]} else 404)
         self.end_headers()
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def registry() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(Registry) as url:
+        yield url
 
 
 def test_registry_has_asks_mlflow_for_the_uris_version(registry: str) -> None:

@@ -18,13 +18,13 @@ import re
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 from manifest_tools import RAYSERVICE, REPO, Obj, environments, find
+from support.http_stub import StubHandler, serving
 
 from guessme_local.procs import free_port
 
@@ -146,7 +146,7 @@ needs_nginx = pytest.mark.skipif(not NGINX, reason="no nginx binary here (apt-ge
 SPOOFED = "203.0.113.7"  # what a client claims to be (TEST-NET-3)
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
+class _Recorder(StubHandler):
     seen: ClassVar[list[tuple[str, dict[str, str]]]] = []
 
     def _record(self) -> None:
@@ -157,18 +157,20 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_POST = _record
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 def proxied_requests(template: str, tmp_path: Path, routes: list[str]) -> list[tuple[str, dict[str, str]]]:
     """Run nginx on the rendered template in front of a recording backend; send each route, as a
     client claiming to be SPOOFED (and /ws as a WebSocket upgrade); return what the backend saw."""
-    backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     _Recorder.seen = []
-    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    with serving(_Recorder) as backend:
+        conf = template.replace("${GUESSME_BACKEND}", backend.removeprefix("http://"))
+        _through_nginx(conf, tmp_path, routes)
+    return list(_Recorder.seen)
+
+
+def _through_nginx(conf: str, tmp_path: Path, routes: list[str]) -> None:
+    """Send each route through nginx running `conf` (its server block, with the backend filled in)."""
     port = free_port()
-    conf = template.replace("${GUESSME_BACKEND}", f"127.0.0.1:{backend.server_address[1]}")
     conf = conf.replace("${NGINX_LOCAL_RESOLVERS}", "127.0.0.1").replace("listen [::]:8080;", "")
     (tmp_path / "default.conf").write_text(conf.replace("listen 8080;", f"listen 127.0.0.1:{port};"))
     temps = " ".join(
@@ -199,11 +201,9 @@ def proxied_requests(template: str, tmp_path: Path, routes: list[str]) -> list[t
             conn.request("GET", path, headers=headers)
             conn.getresponse().read()
             conn.close()
-        return list(_Recorder.seen)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        backend.shutdown()
 
 
 def forwarding_problems(seen: list[tuple[str, dict[str, str]]], routes: list[str]) -> list[str]:

@@ -1,8 +1,9 @@
 """The training RayJob can run its stages: one entrypoint command, every output on a writable volume.
 
-The image's root filesystem is read-only, so each stage must be told where to write (their defaults
-are relative to the working directory), npm needs a writable cache, and Ray Train's storage must be
-reachable from every node. The stage script is run for real with a recording `python`.
+The image's root filesystem is read-only, so each stage must be told to write under the work volume
+(every path option of a stage CLI is required: none defaults to a path), npm needs a writable cache,
+and Ray Train's storage must be reachable from every node. The stage script is run for real with a
+recording `python`.
 """
 
 from __future__ import annotations
@@ -134,9 +135,9 @@ def call_problems(calls: list[list[str]], work: str, params: str) -> list[str]:
             for flag, value in flags.items()
             if flag != "--params" and not under(value, [work])
         ]
-        # Every output/input option the CLI has must be given: the defaults are cwd-relative.
+        # Every path option the CLI has is required: one left out would stop the job at run time.
         missing = known - set(flags) - {"--params", "--backend", "--summary", "--run-name"}
-        found += [f"{module}: {f} left at its cwd-relative default" for f in sorted(missing)]
+        found += [f"{module}: {f} is not given" for f in sorted(missing)]
     return found
 
 

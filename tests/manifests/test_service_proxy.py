@@ -11,15 +11,13 @@ a non-2xx reply (Serve's 503 "no model") as a status rather than an exception.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
 import pytest
 import service_proxy
+from support.http_stub import StubHandler, serving
 
 pytestmark = pytest.mark.manifests
 
@@ -28,46 +26,30 @@ client = pytest.importorskip("kubernetes.client", reason="the kubernetes client 
 TOKEN = "stand-in-token"
 
 
-class _StandInApiServer(BaseHTTPRequestHandler):
+class _StandInApiServer(StubHandler):
     """Records each request; answers what the test queued (status, JSON body)."""
 
     seen: ClassVar[list[dict[str, Any]]] = []
     reply: ClassVar[tuple[int, object]] = (200, {})
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
         type(self).seen.append({
             "path": unquote(self.path),
             "content_type": self.headers.get("Content-Type"),
             "authorization": self.headers.get("Authorization"),
-            "body": json.loads(self.rfile.read(length)),
+            "body": self.read_json(),
         })  # fmt: skip
-        status, body = type(self).reply
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_json(*type(self).reply)
 
 
 @pytest.fixture
 def api_client() -> Iterator[Any]:
     _StandInApiServer.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StandInApiServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    config = client.Configuration(host=f"http://127.0.0.1:{server.server_address[1]}")
-    config.api_key = {"BearerToken": TOKEN}
-    config.api_key_prefix = {"BearerToken": "Bearer"}
-    try:
+    with serving(_StandInApiServer) as url:
+        config = client.Configuration(host=url)
+        config.api_key = {"BearerToken": TOKEN}
+        config.api_key_prefix = {"BearerToken": "Bearer"}
         yield client.ApiClient(config)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_post_json_through_the_service_proxy(api_client: Any) -> None:

@@ -11,16 +11,14 @@ when a RayJob is created: a test uses it to do what the job's driver would (regi
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
+from support.http_stub import StubHandler, serving
 
 RESPONSES = Path(__file__).resolve().parent / "k8s_responses"
 PREFIX = "/apis/ray.io/v1/namespaces/"
@@ -91,17 +89,9 @@ def _status(code: int, reason: str, message: str) -> tuple[int, dict[str, Any]]:
 def serve(fake: FakeRayJobs, kubeconfig: Path) -> Iterator[Path]:
     """Serve `fake` on a free local port; yields a kubeconfig file that points at it."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StubHandler):
         def _answer(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
-            code, payload = fake.handle(method, self.path.split("?")[0], body)
-            data = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(*fake.handle(method, self.path.split("?")[0], self.read_json()))
 
         def do_GET(self) -> None:
             self._answer("GET")
@@ -109,27 +99,17 @@ def serve(fake: FakeRayJobs, kubeconfig: Path) -> Iterator[Path]:
         def do_POST(self) -> None:
             self._answer("POST")
 
-        def log_message(self, *args: Any) -> None:  # keep the test output to the DAG's own logs
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "fake", "cluster": {"server": url}}],
-                "users": [{"name": "fake", "user": {"token": "fake-token"}}],
-                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-                "current-context": "fake",
-            }
+    with serving(Handler) as url:
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "fake", "cluster": {"server": url}}],
+                    "users": [{"name": "fake", "user": {"token": "fake-token"}}],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+                    "current-context": "fake",
+                }
+            )
         )
-    )
-    try:
         yield kubeconfig
-    finally:
-        server.shutdown()
-        server.server_close()

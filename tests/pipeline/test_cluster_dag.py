@@ -18,9 +18,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ import pytest
 import yaml
 from fake_kube import FakeRayJobs, recorded_statuses, serve
 from pipeline_helpers import OVERLAY, committed_uri, git, make_repo
+from support.http_stub import StubHandler, serving
 
 from guessme_pipeline import rayjob
 from guessme_pipeline.verify import load_probes
@@ -38,8 +37,6 @@ REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "guessme_train_deploy"
 TASKS = ["train", "register", "evaluate", "promote", "champion", "verify"]
 RAYSERVICE_SAMPLES = REPO / "platform/argocd/health/ray.io/RayService/testdata"
-# The remote's params.yaml: verification waits briefly here (the fixture sets no Argo CD poll wait).
-PARAMS = "promote:\n  verify_min_accuracy: 0.8\n  verify_timeout_s: 2\n  rollback: {rollback}\n"
 MODEL = "guessme-cnn-cluster-test"  # not the local tests' model name: they count its versions
 TEST_SET_MD5 = "0f0e0d0c0b0a09080706050403020100"
 
@@ -129,10 +126,18 @@ def rayservice(sample: str) -> dict[str, Any]:
     return service
 
 
+def remote_params(rollback: bool) -> str:
+    """The repository's params.yaml (every key is required), with `rollback` set and verification
+    waiting briefly (the fixture sets no Argo CD poll wait)."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["promote"] |= {"verify_timeout_s": 2, "rollback": rollback}
+    return yaml.safe_dump(params)
+
+
 def make_remote(tmp_path: Path, rollback: bool) -> Path:
     """The Git remote Argo CD watches: a bare repository whose main deploys nothing yet."""
     source = make_repo(tmp_path / "source", model_env="# promote edits the next line\nMODEL_URI=\n")
-    (source / "params.yaml").write_text(PARAMS.format(rollback=str(rollback).lower()))
+    (source / "params.yaml").write_text(remote_params(rollback))
     git(source, "add", "params.yaml")
     git(source, "commit", "--quiet", "-m", "params")
     bare = tmp_path / "remote.git"
@@ -145,7 +150,7 @@ def remote(tmp_path: Path) -> Path:
     return make_remote(tmp_path, rollback=False)
 
 
-class FakeGame(BaseHTTPRequestHandler):
+class FakeGame(StubHandler):
     """Serve as the scheduler pod reaches it: /model names what the remote's main deploys (Argo CD synced
     it), /predict recognises the probe drawings when `recognises` (else answers the next digit)."""
 
@@ -155,26 +160,16 @@ class FakeGame(BaseHTTPRequestHandler):
     def served(self) -> str:
         return committed_uri(self.remote, "main")
 
-    def answer(self, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self) -> None:  # http.server's name for the handler
         uri = self.served()
-        self.answer({"model_uri": uri, "model_version": uri.rsplit("/", 1)[-1] or None, "last_error": None})
+        version = uri.rsplit("/", 1)[-1] or None
+        self.send_json(200, {"model_uri": uri, "model_version": version, "last_error": None})
 
     def do_POST(self) -> None:
-        drawing = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        drawing = self.read_json()
         (label,) = [p.label for p in load_probes() if p.drawing == drawing]
         digit = label if self.recognises else (label + 1) % 10
-        self.answer({"digit": digit, "model_uri": self.served()})
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.send_json(200, {"digit": digit, "model_uri": self.served()})
 
 
 class Cluster:
@@ -199,20 +194,15 @@ class Cluster:
         dag = DagBag(dag_folder=str(REPO / "pipelines" / "dags")).dags[DAG_ID]
         assert sorted(dag.task_ids) == sorted(TASKS)
         self.game.remote = remote
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self.game)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        run_conf = {
-            "push_remote": str(remote),
-            "push_branch": "main",
-            "verify": "cluster",
-            "serve_url": f"http://127.0.0.1:{server.server_address[1]}",
-            **conf,
-        }
-        try:
+        with serving(self.game) as serve_url:
+            run_conf = {
+                "push_remote": str(remote),
+                "push_branch": "main",
+                "verify": "cluster",
+                "serve_url": serve_url,
+                **conf,
+            }
             dag_run = dag.test(run_conf=run_conf)
-        finally:
-            server.shutdown()
-            server.server_close()
         return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
 
 

@@ -3,16 +3,14 @@ pushed to the remote Argo CD watches, or proposed as a pull request; races with 
 
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pipeline_helpers import OVERLAY, committed_uri, git, make_repo
+from support.http_stub import StubHandler, serving
 
 pytestmark = pytest.mark.unit
 
@@ -31,27 +29,16 @@ def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """GitHub's `POST /repos/{owner}/{repo}/pulls`, recording what it was sent."""
     received: list[dict[str, Any]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StubHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.append({"path": self.path, "auth": self.headers["Authorization"], **body})
-            data = json.dumps({"html_url": "https://github.com/guessme-dev/guessme/pull/12"}).encode()
-            self.send_response(201)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            received.append({"path": self.path, "auth": self.headers["Authorization"], **self.read_json()})
+            self.send_json(201, {"html_url": "https://github.com/guessme-dev/guessme/pull/12"})
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setenv("GUESSME_GIT_TOKEN", "t0ken")
-    monkeypatch.delenv("GUESSME_GITHUB_REPO", raising=False)
-    yield received
-    server.shutdown()
+    with serving(Handler) as url:
+        monkeypatch.setenv("GITHUB_API_URL", url)
+        monkeypatch.setenv("GUESSME_GIT_TOKEN", "t0ken")
+        monkeypatch.delenv("GUESSME_GITHUB_REPO", raising=False)
+        yield received
 
 
 def candidate(version: int) -> Any:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import torch
+from fastapi.testclient import TestClient
 
 from guessme_core import GuessmeCNN
+from guessme_serve.api import bind_service, create_api
 from guessme_serve.model_holder import LoadedModel, ModelHolder
 from guessme_serve.rounds import RoundStore
 from guessme_serve.service import GuessmeService
@@ -29,6 +33,21 @@ def tiny_service(folder: Path, version: str = "3") -> GuessmeService:
     svc.holder.current = tiny_model(version)
     svc.holder.configured_uri = f"models:/guessme-cnn/{version}"
     return svc
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> GuessmeService:
+    """tiny_service, serving version 3."""
+    return tiny_service(tmp_path)
+
+
+@pytest.fixture
+def client(service: GuessmeService, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[TestClient]:
+    monkeypatch.setenv("GUESSME_FRONTEND_DIST", str(tmp_path / "no-dist"))
+    """The app's REST API and WebSocket in-process, bound to `service` (no front-end build)."""
+    bind_service(service)
+    with TestClient(create_api()) as c:
+        yield c
 
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"

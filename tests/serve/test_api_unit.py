@@ -13,11 +13,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guessme_serve.api import MAX_BODY_BYTES, bind_service, create_api
-from guessme_serve.model_holder import ModelHolder
-from guessme_serve.rounds import RoundStore
+from guessme_serve.api import MAX_BODY_BYTES
 from guessme_serve.service import GuessmeService
-from guessme_serve.tickets import TicketSigner
 
 from .conftest import documented_ws_codes, tiny_model
 
@@ -29,23 +26,6 @@ STROKES = {"strokes": [[[10, 50, 90], [20, 120, 220]], [[30, 60], [40, 40]]], "w
 PIXELS = {
     "pixels": [[0.0] * 28 for _ in range(10)] + [[0.0] * 10 + [1.0] * 8 + [0.0] * 10] * 8 + [[0.0] * 28] * 10
 }
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> GuessmeService:
-    signer = TicketSigner(b"k" * 32)
-    svc = GuessmeService(ModelHolder(lambda uri: tiny_model()), RoundStore(tmp_path / "player"), signer)
-    svc.holder.current = tiny_model("3")
-    svc.holder.configured_uri = "models:/guessme-cnn/3"
-    return svc
-
-
-@pytest.fixture
-def client(service: GuessmeService, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[TestClient]:
-    monkeypatch.setenv("GUESSME_FRONTEND_DIST", str(tmp_path / "no-dist"))
-    bind_service(service)
-    with TestClient(create_api()) as c:
-        yield c
 
 
 def _is_prediction(body: dict[str, Any]) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from guessme_core.player_files import player_hash
-from guessme_serve.api import bind_service, create_api
-from guessme_serve.model_holder import ModelHolder
 from guessme_serve.rounds import TOMBSTONES, RoundStore, shard_paths
 from guessme_serve.service import GuessmeService, ServiceSettings
 from guessme_serve.tickets import KEY_ENV, KEY_FILE, TicketError, TicketSigner, load_ticket_key
-
-from .conftest import tiny_model
 
 pytestmark = pytest.mark.unit
 
@@ -67,24 +62,6 @@ def test_the_key_comes_from_the_environment_or_the_state_folder(tmp_path: Path) 
     first = load_ticket_key({"GUESSME_STATE": str(tmp_path)})
     assert load_ticket_key({"GUESSME_STATE": str(tmp_path)}) == first  # every local replica shares it
     assert (tmp_path / KEY_FILE).stat().st_mode & 0o077 == 0  # readable by its owner only
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> GuessmeService:
-    svc = GuessmeService(
-        ModelHolder(lambda uri: tiny_model()), RoundStore(tmp_path / "player"), TicketSigner(KEY)
-    )
-    svc.holder.current = tiny_model("3")
-    svc.holder.configured_uri = "models:/guessme-cnn/3"
-    return svc
-
-
-@pytest.fixture
-def client(service: GuessmeService, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[TestClient]:
-    monkeypatch.setenv("GUESSME_FRONTEND_DIST", str(tmp_path / "no-dist"))
-    bind_service(service)
-    with TestClient(create_api()) as c:
-        yield c
 
 
 def round_body(service: GuessmeService, session: str = "s1") -> dict[str, Any]:

@@ -5,8 +5,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from guessme_contracts.overlay import overlay_path
+
 REPO = Path(__file__).resolve().parents[2]
-OVERLAY = "environments/local/model.env"
+OVERLAY = overlay_path("local")
 
 
 def git(repo: Path, *args: str) -> str:

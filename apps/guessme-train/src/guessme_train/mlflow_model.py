@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from guessme_contracts.model_uri import ModelRef
 from guessme_train.loop import EpochMetrics
 from guessme_train.params import Params
 
@@ -125,7 +126,7 @@ def log_and_register(
     return RegisteredModel(
         name=name,
         version=int(version),
-        uri=f"models:/{name}/{version}",
+        uri=ModelRef(name, int(version)).uri,
         run_id=run.info.run_id,
         metrics={k: float(v) for k, v in test_metrics.items()},
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from guessme_contracts.layout import Layout
 from guessme_train.datasets import Digits
 
 
@@ -29,9 +30,6 @@ def download_cache() -> Path:
     default in the clone's state folder (guessme_contracts.layout)."""
     if os.environ.get("GUESSME_DOWNLOAD_CACHE"):
         return Path(os.environ["GUESSME_DOWNLOAD_CACHE"])
-    # Imported here: the training image sets GUESSME_DOWNLOAD_CACHE and needs no clone layout.
-    from guessme_contracts.layout import Layout
-
     return Layout.from_env().downloads
 
 

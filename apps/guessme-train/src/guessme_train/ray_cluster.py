@@ -12,13 +12,10 @@ import contextlib
 import os
 import re
 import secrets
-import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from guessme_contracts.layout import Layout
+from guessme_contracts.layout import Layout
 
 # The data travels to workers through the object store: MNIST needs little of it.
 LOCAL_OBJECT_STORE_BYTES = 512 * 1024**2
@@ -37,10 +34,7 @@ class Connection:
 
 
 def clone_layout() -> Layout:
-    """The clone's folders (guessme_contracts.layout: GUESSME_STATE, else the clone's .guessme).
-    Imported here: a RayJob's driver (RAY_ADDRESS and GUESSME_RAY_STORAGE set) needs no clone layout."""
-    from guessme_contracts.layout import Layout
-
+    """The clone's folders (guessme_contracts.layout: GUESSME_STATE, else the clone's .guessme)."""
     return Layout.from_env()
 
 
@@ -81,12 +75,6 @@ def running_local_head(state: Path) -> LocalHead | None:
     if not re.fullmatch(r"\d+", port):
         return None
     return LocalHead(pid, f"{host}:{port}", {k: env[k] for k in _AUTH_VARS if k in env})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ensure_local_token() -> None:
@@ -139,7 +127,11 @@ def connect() -> Connection:
     ray.init(
         address="local",
         include_dashboard=True,  # Ray Train's controller reports through it
-        dashboard_port=_free_port(),
+        # 0: the OS picks a free port when the dashboard binds, so a private Ray never takes 8265 (or
+        # another configured port) from a `make up`; Ray reads the bound port back and records the URL
+        # (ray/dashboard/http_server_head.py run(): getsockname; ray/_private/parameter.py
+        # update_pre_selected_port: "0 port means select a random port", Ray 2.60).
+        dashboard_port=0,
         object_store_memory=LOCAL_OBJECT_STORE_BYTES,
         log_to_driver=True,
     )

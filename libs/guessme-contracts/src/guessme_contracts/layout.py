@@ -138,6 +138,17 @@ class Layout:
         return self.state / "pipeline-runs"
 
     @property
+    def ray_tmp(self) -> Path:
+        """Ray's session files (RAY_TMPDIR), or a link to the short folder scripts/lib.sh picks there
+        when this path is too long for Ray's Unix sockets (`make clean` removes both)."""
+        return self.state / "ray"
+
+    @property
+    def local_mlflow(self) -> Path:
+        """The local MLflow's database and artifacts (`make up`; a cluster's MLflow keeps its own)."""
+        return self.state / "mlflow"
+
+    @property
     def dvc_site_cache(self) -> Path:
         return self.state / "dvc-site-cache"
 
@@ -153,6 +164,7 @@ def shell_exports(layout: Layout, environ: Mapping[str, str] | None = None) -> d
         "TOOLS_VENV": layout.tools_venv,
         "ML_PYTHON": layout.ml_python,
         "GUESSME_RUN_DIR": layout.run,
+        "GUESSME_RAY_TMP": layout.ray_tmp,
         "MPLCONFIGDIR": layout.state / "matplotlib",
         "TORCH_HOME": layout.state / "torch",
     }
