@@ -52,7 +52,7 @@ from guessme_contracts.deploy_status import (
     status_path,
     write_status,
 )
-from guessme_contracts.layout import ROOT_ENV, Layout
+from guessme_contracts.layout import LOCAL_PORTS, ROOT_ENV, Layout
 from guessme_contracts.model_uri import ModelRef, ModelUriError
 from guessme_contracts.probes import (
     PROBE_SET,
@@ -65,6 +65,7 @@ from guessme_contracts.probes import (
 )
 
 log = logging.getLogger("guessme.sync")
+DASHBOARD_PORT = "GUESSME_RAY_DASHBOARD_PORT"  # its default: guessme_contracts.layout.LOCAL_PORTS
 SERVICE_NAME = "guessme-serve"
 
 ServeConfig = dict[str, Any]
@@ -436,7 +437,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--dashboard-url",
         default=os.environ.get("RAY_DASHBOARD_URL")
-        or f"http://127.0.0.1:{os.environ.get('GUESSME_RAY_DASHBOARD_PORT', '8265')}",
+        or f"http://127.0.0.1:{os.environ.get(DASHBOARD_PORT, LOCAL_PORTS[DASHBOARD_PORT])}",
         help="the local Ray head's dashboard (Serve's REST API)",
     )
     ap.add_argument("--serve-port", type=int, help="Serve's HTTP port (default: the config's)")
