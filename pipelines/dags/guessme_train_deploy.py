@@ -55,7 +55,7 @@ def _settings() -> RunSettings:
             DEFAULTS["branch"], type="string", description="branch to promote on (empty: the checked-out one)"
         ),
         "include_player_data": Param(
-            False,
+            DEFAULTS["include_player_data"],
             type="boolean",
             description="evaluate on the players' labelled drawings too",
         ),

@@ -59,7 +59,7 @@ def build(dag_id: str) -> DAG:
                 description="promote even if the gate says no (bootstrap / override)",
             ),
             "rayjob_timeout_s": Param(
-                7200, type="integer", minimum=60, description="training time limit"
+                DEFAULTS["rayjob_timeout_s"], type="integer", minimum=60, description="training time limit"
             ),
             "verify": Param(
                 DEFAULTS["verify"],

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from support.env import unset_env
 
 from guessme_contracts.layout import Layout
 from guessme_pipeline.settings import (
@@ -30,9 +31,7 @@ VARS = [
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in VARS:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+    return unset_env(monkeypatch, VARS)
 
 
 def test_defaults_come_from_the_layout(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
