@@ -8,12 +8,7 @@ from pydantic import ValidationError
 from support.env import unset_env
 
 from guessme_contracts.layout import Layout
-from guessme_pipeline.settings import (
-    CLUSTER_PARAM_DEFAULTS,
-    RUN_PARAM_DEFAULTS,
-    PipelineSettings,
-    RunSettings,
-)
+from guessme_pipeline.settings import PipelineSettings, RunSettings
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
@@ -85,6 +80,8 @@ def test_the_local_dags_param_defaults_are_the_runs_defaults(
     defaults is the run a caller gets by leaving every key out (dag.test, the tests)."""
     from airflow.dag_processing.dagbag import DagBag
 
+    from guessme_pipeline.settings import RUN_PARAM_DEFAULTS
+
     clean_env.setenv("GUESSME_ROOT", str(repo))  # the DAG's `repo` default
     dag = DagBag(dag_folder=str(REPO / "pipelines" / "dags")).dags["guessme_train_deploy"]
     form = dag.params.dump()
@@ -96,6 +93,7 @@ def test_the_local_dags_param_defaults_are_the_runs_defaults(
 def test_the_cluster_dags_param_defaults_are_the_runs_defaults(clean_env: pytest.MonkeyPatch) -> None:
     from guessme_pipeline import cluster_dag
     from guessme_pipeline.cluster_tasks import ClusterSettings
+    from guessme_pipeline.settings import CLUSTER_PARAM_DEFAULTS
 
     clean_env.setenv("GUESSME_GITOPS_REMOTE", "https://example.invalid/guessme.git")
     form = cluster_dag.build("guessme_train_deploy_defaults").params.dump()
