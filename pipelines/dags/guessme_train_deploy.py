@@ -25,6 +25,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from guessme_contracts.overlay import ENV_NAME_PATTERN
 from guessme_pipeline import cluster_dag, cluster_tasks, tasks
+from guessme_pipeline.settings import RUN_PARAM_DEFAULTS as DEFAULTS
 from guessme_pipeline.settings import RunSettings, default_repo
 
 DAG_ID = "guessme_train_deploy"
@@ -44,37 +45,52 @@ def _settings() -> RunSettings:
     tags=["guessme", "mlops", "gitops"],
     doc_md=__doc__,
     params={
-        "env": Param("local", type="string", pattern=ENV_NAME_PATTERN, description="environments/<env>"),
+        "env": Param(
+            DEFAULTS["env"], type="string", pattern=ENV_NAME_PATTERN, description="environments/<env>"
+        ),
         "repo": Param(
             default_repo(), type="string", description="Git working copy: DVC data, params.yaml, overlays"
         ),
-        "branch": Param("", type="string", description="branch to promote on (empty: the checked-out one)"),
-        "include_player_data": Param(
-            True, type="boolean", description="evaluate on the players' labelled drawings too"
+        "branch": Param(
+            DEFAULTS["branch"], type="string", description="branch to promote on (empty: the checked-out one)"
         ),
-        # Off by default: the gate's player-drawing check is only fair on drawings not trained on.
+        "include_player_data": Param(
+            DEFAULTS["include_player_data"],
+            type="boolean",
+            description="evaluate on the players' labelled drawings too",
+        ),
         "train_on_player_data": Param(
-            False,
+            DEFAULTS["train_on_player_data"],
             type="boolean",
             description="also train on the players' drawings (DVC stage `player`: a new data version)",
         ),
         "force_promote": Param(
-            False, type="boolean", description="promote even if the gate says no (bootstrap / override)"
+            DEFAULTS["force_promote"],
+            type="boolean",
+            description="promote even if the gate says no (bootstrap / override)",
         ),
-        "push_remote": Param("", type="string", description="also publish to this Git remote (empty: no)"),
-        "push_branch": Param("", type="string", description="the remote branch (empty: same as branch)"),
+        "push_remote": Param(
+            DEFAULTS["push_remote"], type="string", description="also publish to this Git remote (empty: no)"
+        ),
+        "push_branch": Param(
+            DEFAULTS["push_branch"], type="string", description="the remote branch (empty: same as branch)"
+        ),
         "pull_request": Param(
-            False, type="boolean", description="open a pull request instead of pushing the branch"
+            DEFAULTS["pull_request"],
+            type="boolean",
+            description="open a pull request instead of pushing the branch",
         ),
         # The last task waits until the promoted model serves and passes the probe set (docs/deploy.md).
         "verify": Param(
-            "local",
+            DEFAULTS["verify"],
             enum=["local", "cluster", "off"],
             description="where to verify: the local sync's status, the cluster's RayService, or off "
             "(nothing deploys this environment: the run then does not say that the model serves)",
         ),
         "serve_url": Param(
-            "", type="string", description="the game's URL (empty: this machine's Serve port)"
+            DEFAULTS["serve_url"],
+            type="string",
+            description="the game's URL (empty: this machine's Serve port)",
         ),
     },
 )

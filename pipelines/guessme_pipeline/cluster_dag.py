@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from guessme_contracts.overlay import ENV_NAME_PATTERN
 from guessme_pipeline import cluster_tasks, tasks
+from guessme_pipeline.settings import CLUSTER_PARAM_DEFAULTS as DEFAULTS
 from guessme_pipeline.settings import PipelineSettings
 
 K8S_CONN_ID = cluster_tasks.K8S_CONN_ID
@@ -36,7 +37,9 @@ def build(dag_id: str) -> DAG:
         tags=["guessme", "mlops", "gitops", "kubernetes"],
         doc_md=__doc__,
         params={
-            "env": Param("local", type="string", pattern=ENV_NAME_PATTERN, description="environments/<env>"),
+            "env": Param(
+                DEFAULTS["env"], type="string", pattern=ENV_NAME_PATTERN, description="environments/<env>"
+            ),
             "push_remote": Param(
                 settings.gitops_remote,
                 type="string",
@@ -46,20 +49,26 @@ def build(dag_id: str) -> DAG:
                 settings.gitops_branch, type="string", description="the branch Argo CD tracks"
             ),
             "pull_request": Param(
-                False, type="boolean", description="open a pull request instead of pushing the branch"
+                DEFAULTS["pull_request"],
+                type="boolean",
+                description="open a pull request instead of pushing the branch",
             ),
             "force_promote": Param(
-                False, type="boolean", description="promote even if the gate says no (bootstrap / override)"
+                DEFAULTS["force_promote"],
+                type="boolean",
+                description="promote even if the gate says no (bootstrap / override)",
             ),
-            "rayjob_timeout_s": Param(3600, type="integer", minimum=60, description="training time limit"),
+            "rayjob_timeout_s": Param(
+                DEFAULTS["rayjob_timeout_s"], type="integer", minimum=60, description="training time limit"
+            ),
             "verify": Param(
-                "cluster",
+                DEFAULTS["verify"],
                 enum=["cluster", "off"],
                 description="wait until the RayService serves the promoted model and it passes the probe "
                 "set, or off (the run then does not say that the model serves)",
             ),
             "serve_url": Param(
-                "",
+                DEFAULTS["serve_url"],
                 type="string",
                 description="Serve as this scheduler pod reaches it (empty: the RayService's serve Service)",
             ),

@@ -17,7 +17,7 @@ from typing import Any
 from guessme_contracts.overlay import check_env_name
 from guessme_pipeline import mlflow_rest, rayjob, remote_promote, verify
 from guessme_pipeline.gate import Decision, GateParams, decide
-from guessme_pipeline.settings import ARGOCD_POLL_S, PipelineSettings, PushTarget
+from guessme_pipeline.settings import ARGOCD_POLL_S, CLUSTER_PARAM_DEFAULTS, PipelineSettings, PushTarget
 
 TEST_SET_TAG = "data.md5.test"
 K8S_CONN_ID = "kubernetes_default"  # in-cluster credentials when the connection is not defined
@@ -41,7 +41,8 @@ class ClusterSettings:
         cls, params: Mapping[str, Any], settings: PipelineSettings | None = None
     ) -> "ClusterSettings":
         settings = settings or PipelineSettings()
-        env = check_env_name(str(params.get("env") or "local"))
+        params = {**CLUSTER_PARAM_DEFAULTS, **params}  # a caller (a test, dag.test) may leave keys out
+        env = check_env_name(str(params["env"] or CLUSTER_PARAM_DEFAULTS["env"]))
         remote = str(params.get("push_remote") or settings.gitops_remote)
         if not remote:
             raise ValueError("no Git remote to promote to: set push_remote or GUESSME_GITOPS_REMOTE")
@@ -50,15 +51,17 @@ class ClusterSettings:
             target=PushTarget(
                 remote=remote,
                 branch=str(params.get("push_branch") or settings.gitops_branch),
-                pull_request=bool(params.get("pull_request", False)),
+                pull_request=bool(params["pull_request"]),
             ),
-            force_promote=bool(params.get("force_promote", False)),
+            force_promote=bool(params["force_promote"]),
             training=rayjob.TrainingSettings(
                 namespace=settings.ray_namespace,
                 poll_seconds=settings.rayjob_poll_seconds,
-                timeout_seconds=float(params.get("rayjob_timeout_s") or 3600),
+                timeout_seconds=float(
+                    params["rayjob_timeout_s"] or CLUSTER_PARAM_DEFAULTS["rayjob_timeout_s"]
+                ),
             ),
-            serve_url=str(params.get("serve_url") or ""),
+            serve_url=str(params["serve_url"] or CLUSTER_PARAM_DEFAULTS["serve_url"]),
             sync_wait_s=settings.gitops_sync_wait_s,
         )
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -23,6 +24,38 @@ from guessme_contracts.overlay import check_env_name
 # (120 s) plus up to `timeout.reconciliation.jitter` (60 s), the defaults of Argo CD v3.5.1
 # (docs/operator-manual/argocd-cm.yaml). Verification waits that long on top of promote.verify_timeout_s.
 ARGOCD_POLL_S = 180.0
+
+
+# A DAG run's parameter defaults, owned here: the DAGs build their `Param`s' defaults from these
+# (pipelines/dags/guessme_train_deploy.py, guessme_pipeline.cluster_dag), and `from_params` falls back
+# to them for a key its caller (a test, `dag.test(run_conf=...)`) leaves out. The Git remote, branch and
+# working copy are not here: their defaults are PipelineSettings' (the environment's).
+RUN_PARAM_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "env": "local",
+        "branch": "",
+        "include_player_data": True,
+        # Off by default: the gate's player-drawing check is only fair on drawings not trained on.
+        "train_on_player_data": False,
+        "force_promote": False,
+        "push_remote": "",
+        "push_branch": "",
+        "pull_request": False,
+        "verify": "local",
+        "serve_url": "",
+    }
+)
+# The Kubernetes DAG's (guessme_pipeline.cluster_dag): it verifies on the cluster and trains in a RayJob.
+CLUSTER_PARAM_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "env": RUN_PARAM_DEFAULTS["env"],
+        "pull_request": RUN_PARAM_DEFAULTS["pull_request"],
+        "force_promote": RUN_PARAM_DEFAULTS["force_promote"],
+        "rayjob_timeout_s": 3600,
+        "verify": "cluster",
+        "serve_url": "",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -106,10 +139,11 @@ class RunSettings:
         cls, params: Mapping[str, Any], run_id: str, settings: PipelineSettings | None = None
     ) -> "RunSettings":
         settings = settings or PipelineSettings()
+        params = {**RUN_PARAM_DEFAULTS, **params}  # a caller (a test, dag.test) may leave keys out
         repo = Path(params.get("repo") or settings.default_repo).resolve()
         if not (repo / ".git").exists():
             raise ValueError(f"repo {repo} is not a Git working copy")
-        env = check_env_name(str(params.get("env") or "local"))
+        env = check_env_name(str(params["env"] or RUN_PARAM_DEFAULTS["env"]))
         layout = settings.layout(repo)
         safe_run = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
         push = None
@@ -117,16 +151,16 @@ class RunSettings:
             push = PushTarget(
                 remote=str(params["push_remote"]),
                 branch=str(params.get("push_branch") or params.get("branch") or "main"),
-                pull_request=bool(params.get("pull_request", False)),
+                pull_request=bool(params["pull_request"]),
             )
         return cls(
             push=push,
             repo=repo,
             env=env,
             branch=params.get("branch") or None,
-            include_player_data=bool(params.get("include_player_data", True)),
-            train_on_player_data=bool(params.get("train_on_player_data", False)),
-            force_promote=bool(params.get("force_promote", False)),
+            include_player_data=bool(params["include_player_data"]),
+            train_on_player_data=bool(params["train_on_player_data"]),
+            force_promote=bool(params["force_promote"]),
             work_dir=layout.pipeline_runs / safe_run,
             state_dir=layout.state,
             player_data=layout.player_data,

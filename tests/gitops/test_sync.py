@@ -4,25 +4,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.repo_snapshot import OVERLAY, commit_model_uri, git, set_model_uri, snapshot_repo
+from support.repo_snapshot import OVERLAY, TEMPLATE_URI, commit_model_uri, git, set_model_uri
 
 from guessme_local.sync import Reconciler, RenderError, model_uri_of, render_commit
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return snapshot_repo(tmp_path_factory.mktemp("template") / "repo", "models:/guessme-cnn/1")
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(template), str(clone))
-    git(clone, "config", "user.name", "Developer")
-    git(clone, "config", "user.email", "dev@example.com")
-    return clone
 
 
 class Recorder:
@@ -48,7 +34,7 @@ def test_render_is_a_valid_serve_config_naming_the_committed_model(repo: Path) -
 def test_uncommitted_edits_are_not_deployed(repo: Path) -> None:
     set_model_uri(repo, "models:/guessme-cnn/99")  # a developer's edit, not committed
     rendered = render_commit(repo, git(repo, "rev-parse", "HEAD"), "local")
-    assert rendered.model_uri == "models:/guessme-cnn/1"
+    assert rendered.model_uri == TEMPLATE_URI
 
 
 def test_each_new_head_is_applied_once(repo: Path) -> None:
@@ -64,7 +50,7 @@ def test_each_new_head_is_applied_once(repo: Path) -> None:
     assert sync.step() == "unchanged"  # the render did not change: Serve is not touched
     git(repo, "revert", "--no-edit", "HEAD~1")
     assert sync.step() == "applied"
-    assert apply.applied == ["models:/guessme-cnn/1", "models:/guessme-cnn/2", "models:/guessme-cnn/1"]
+    assert apply.applied == [TEMPLATE_URI, "models:/guessme-cnn/2", TEMPLATE_URI]
 
 
 def test_a_bad_commit_keeps_the_last_good_config_and_is_retried(repo: Path) -> None:
@@ -81,7 +67,7 @@ def test_a_bad_commit_keeps_the_last_good_config_and_is_retried(repo: Path) -> N
     git(repo, "revert", "--no-edit", "HEAD")
     git(repo, "revert", "--no-edit", "HEAD~2")
     assert sync.step() == "unchanged"  # back to the config already applied
-    assert apply.applied == ["models:/guessme-cnn/1"]
+    assert apply.applied == [TEMPLATE_URI]
 
 
 def test_apply_failure_is_retried_after_the_back_off(repo: Path) -> None:
@@ -92,7 +78,7 @@ def test_apply_failure_is_retried_after_the_back_off(repo: Path) -> None:
     sync.retry_s = 0.0
     apply.fail = False
     assert sync.step() == "applied"
-    assert apply.applied == ["models:/guessme-cnn/1"]
+    assert apply.applied == [TEMPLATE_URI]
 
 
 def test_render_errors_name_the_problem(repo: Path) -> None:

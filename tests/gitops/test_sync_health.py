@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.repo_snapshot import OVERLAY, commit_model_uri, git, snapshot_repo
+from support.repo_snapshot import OVERLAY, TEMPLATE_URI, commit_model_uri, git
 
 from guessme_contracts.deploy_status import (
     DEGRADED,
@@ -20,21 +20,7 @@ from guessme_local.sync import Reconciler, model_uri_of
 
 pytestmark = pytest.mark.unit
 
-V1, V2 = "models:/guessme-cnn/1", "models:/guessme-cnn/2"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return snapshot_repo(tmp_path_factory.mktemp("template") / "repo", V1)
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(template), str(clone))
-    git(clone, "config", "user.name", "Developer")
-    git(clone, "config", "user.email", "dev@example.com")
-    return clone
+V1, V2 = TEMPLATE_URI, "models:/guessme-cnn/2"
 
 
 class FakeApp:

@@ -10,14 +10,13 @@ real serve app and a really untrained model.
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from support.repo_snapshot import commit_model_uri, git, snapshot_repo
+from support.http_stub import StubHandler, serving
+from support.repo_snapshot import TEMPLATE_URI, commit_model_uri, git
 
 from guessme_contracts.deploy_status import DEGRADED, HEALTHY, PROGRESSING, read_status
 from guessme_contracts.probes import PROBE_SET, parse_probes
@@ -26,65 +25,38 @@ from guessme_local.sync import Reconciler, committed_prober, model_uri_of, serve
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
-GOOD, BAD, BROKEN = "models:/guessme-cnn/1", "models:/guessme-cnn/2", "models:/guessme-cnn/3"
+GOOD, BAD, BROKEN = TEMPLATE_URI, "models:/guessme-cnn/2", "models:/guessme-cnn/3"
 PROBES = parse_probes((REPO / PROBE_SET).read_text())
 LABELS = {json.dumps(p.drawing, sort_keys=True): p.label for p in PROBES}
 
 
-class App(BaseHTTPRequestHandler):
+class App(StubHandler):
     """GET /model and POST /predict as guessme-serve answers them. GOOD recognises every probe, BAD
     loads fine but answers the next digit, BROKEN's /predict fails."""
 
     served: ClassVar[str] = ""
     predictions: ClassVar[int] = 0
 
-    def _json(self, code: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self) -> None:  # http.server's name for the handler
         version = App.served.rsplit("/", 1)[-1] if App.served else None
-        self._json(200, {"model_uri": App.served, "model_version": version, "last_error": None})
+        self.send_json(200, {"model_uri": App.served, "model_version": version, "last_error": None})
 
     def do_POST(self) -> None:
-        drawing = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        drawing = self.read_json()
         App.predictions += 1
         if App.served == BROKEN:
-            self._json(500, {"detail": "boom"})
+            self.send_json(500, {"detail": "boom"})
             return
         label = LABELS[json.dumps(drawing, sort_keys=True)]
         digit = label if App.served == GOOD else (label + 1) % 10
-        self._json(200, {"digit": digit, "model_uri": App.served, "model_version": "x"})
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_json(200, {"digit": digit, "model_uri": App.served, "model_version": "x"})
 
 
 @pytest.fixture
 def app_url() -> Iterator[str]:
     App.served, App.predictions = "", 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), App)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return snapshot_repo(tmp_path_factory.mktemp("template") / "repo", GOOD)
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(template), str(clone))
-    git(clone, "config", "user.name", "Developer")
-    git(clone, "config", "user.email", "dev@example.com")
-    return clone
+    with serving(App) as url:
+        yield url
 
 
 @pytest.fixture

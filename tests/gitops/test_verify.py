@@ -1,16 +1,14 @@
 """Verification after promotion, without a serving app: what it waits for, and how it reads params.yaml."""
 
-import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 import yaml
+from support.http_stub import StubHandler, serving
 from support.repo_snapshot import init_repo
 
 from guessme_contracts.deploy_status import DEGRADED, HEALTHY, PROGRESSING, DeployStatus, Health, write_status
@@ -150,29 +148,19 @@ def test_progressing_past_the_timeout_fails() -> None:
     assert time.monotonic() - started < 5
 
 
-class ModelStub(BaseHTTPRequestHandler):
+class ModelStub(StubHandler):
     """GET /model as the serving app answers it."""
 
     info: ClassVar[dict[str, object]] = {}
 
     def do_GET(self) -> None:  # http.server's name for the handler
-        body = json.dumps(self.info).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_json(200, self.info)
 
 
 @pytest.fixture
 def game() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ModelStub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(ModelStub) as url:
+        yield url
 
 
 class ApiError(Exception):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from support.env import unset_env
 
 from guessme_contracts.layout import Layout
 from guessme_local.settings import LocalSettings
@@ -25,9 +26,7 @@ READS = (*PORTS, "GUESSME_ROOT", "GUESSME_STATE", "GUESSME_RAY_CPUS", "RAY_TMPDI
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in READS:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+    return unset_env(monkeypatch, READS)
 
 
 def test_reads_what_scripts_lib_sh_exports(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:

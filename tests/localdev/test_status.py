@@ -1,17 +1,15 @@
 """`make status`: what it prints and its exit status, against a fake running stack (PID files naming a
 live process, a sync status file, and a stub /model), and on a stopped stack (fast, no hang)."""
 
-import json
 import os
 import re
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from support.http_stub import StubHandler, serving
 from support.repo_snapshot import OVERLAY, git, init_repo
 
 from guessme_contracts.deploy_status import DeployStatus, status_path, write_status
@@ -26,30 +24,20 @@ REPO = Path(__file__).resolve().parents[2]
 V1, V2 = "models:/guessme-cnn/1", "models:/guessme-cnn/2"
 
 
-class ModelStub(BaseHTTPRequestHandler):
+class ModelStub(StubHandler):
     served = V1
 
     def do_GET(self) -> None:  # http.server's name for the handler
         if self.path != "/model":
             self.send_error(404)
             return
-        body = json.dumps({"model_uri": self.served, "model_version": self.served.rsplit("/", 1)[1]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_json(200, {"model_uri": self.served, "model_version": self.served.rsplit("/", 1)[1]})
 
 
 @pytest.fixture
 def game() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), ModelStub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with serving(ModelStub) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 @pytest.fixture

@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from support.env import unset_env
 
 from guessme_contracts.layout import Layout
 from guessme_pipeline.settings import PipelineSettings, RunSettings
 
 pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
 VARS = [
     "GUESSME_ROOT",
     "GUESSME_STATE",
@@ -24,9 +26,7 @@ VARS = [
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in VARS:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+    return unset_env(monkeypatch, VARS)
 
 
 def test_defaults_come_from_the_layout(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -71,6 +71,36 @@ def test_a_run_takes_its_paths_from_the_layout(clean_env: pytest.MonkeyPatch, re
     assert RunSettings.from_params({"repo": str(repo)}, "r").state_dir == repo / "elsewhere"
     with pytest.raises(ValueError, match="lower-case"):
         RunSettings.from_params({"repo": str(repo), "env": "Prod"}, "r")
+
+
+def test_the_local_dags_param_defaults_are_the_runs_defaults(
+    clean_env: pytest.MonkeyPatch, repo: Path
+) -> None:
+    """The DAG's form and RunSettings.from_params read one mapping: a run started with the form's
+    defaults is the run a caller gets by leaving every key out (dag.test, the tests)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from guessme_pipeline.settings import RUN_PARAM_DEFAULTS
+
+    clean_env.setenv("GUESSME_ROOT", str(repo))  # the DAG's `repo` default
+    dag = DagBag(dag_folder=str(REPO / "pipelines" / "dags")).dags["guessme_train_deploy"]
+    form = dag.params.dump()
+    assert set(form) - set(RUN_PARAM_DEFAULTS) == {"repo"}  # the working copy is PipelineSettings'
+    assert {key: form[key] for key in RUN_PARAM_DEFAULTS} == dict(RUN_PARAM_DEFAULTS)
+    assert RunSettings.from_params(form, "r") == RunSettings.from_params({}, "r")
+
+
+def test_the_cluster_dags_param_defaults_are_the_runs_defaults(clean_env: pytest.MonkeyPatch) -> None:
+    from guessme_pipeline import cluster_dag
+    from guessme_pipeline.cluster_tasks import ClusterSettings
+    from guessme_pipeline.settings import CLUSTER_PARAM_DEFAULTS
+
+    clean_env.setenv("GUESSME_GITOPS_REMOTE", "https://example.invalid/guessme.git")
+    form = cluster_dag.build("guessme_train_deploy_defaults").params.dump()
+    # The Git remote and branch Argo CD watches are the environment's (PipelineSettings).
+    assert set(form) - set(CLUSTER_PARAM_DEFAULTS) == {"push_remote", "push_branch"}
+    assert {key: form[key] for key in CLUSTER_PARAM_DEFAULTS} == dict(CLUSTER_PARAM_DEFAULTS)
+    assert ClusterSettings.from_params(form) == ClusterSettings.from_params({})
 
 
 def test_the_data_tests_run_with_the_stages_pythonpath(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ from guessme_contracts.overlay import overlay_path
 
 REPO = Path(__file__).resolve().parents[2]
 OVERLAY = overlay_path("local")
+# What tests/gitops/conftest.py's `template` repository commits in the local overlay.
+TEMPLATE_URI = "models:/guessme-cnn/1"
 
 
 def git(repo: Path, *args: str) -> str:
