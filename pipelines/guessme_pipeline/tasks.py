@@ -25,7 +25,7 @@ from guessme_pipeline.gate import GateParams, decide
 from guessme_pipeline.ml import run_json_step, run_step
 from guessme_pipeline.promote import Candidate, deployed_model
 from guessme_pipeline.promote import promote as promote_commit
-from guessme_pipeline.settings import PipelineSettings, RunSettings
+from guessme_pipeline.settings import RUN_PARAM_DEFAULTS, PipelineSettings, RunSettings
 
 
 class GateBlocked(RuntimeError):
@@ -229,7 +229,7 @@ def verify(s: RunSettings, promoted: dict[str, Any], params: dict[str, Any]) -> 
     from guessme_contracts.layout import Layout
     from guessme_pipeline.verify import verify_promoted
 
-    mode = str(params.get("verify") or "local")
+    mode = str(params.get("verify") or RUN_PARAM_DEFAULTS["verify"])
     if mode == "cluster" and not params.get("serve_url"):
         raise ValueError("verify=cluster needs serve_url: the game's URL as this worker reaches it")
     serve_url = str(params.get("serve_url") or f"http://127.0.0.1:{PipelineSettings().serve_port}")
