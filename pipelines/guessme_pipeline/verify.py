@@ -2,8 +2,8 @@
 
 A promotion commit only says what *should* serve. `verify_promotion` waits until the environment
 reports that it serves the promoted URI and that this model recognises at least
-`promote.verify_min_accuracy` of the probe drawings (guessme_contracts.probes: pipelines/probes/digits.json,
-sent to the served `/predict`, every answer coming from the promoted version). Where it looks:
+`promote.verify_min_accuracy` of the probe drawings (guessme_contracts.probes, the package's probe set, sent
+to the served `/predict`, every answer coming from the promoted version). Where it looks:
 - local: the local sync's status file (guessme_contracts.deploy_status). The sync itself scores the probe
   set once the committed URI answers and reports Healthy only when it passes, so this task reads that
   verdict (and its score) instead of scoring again;
@@ -36,8 +36,6 @@ from guessme_contracts.deploy_status import (
 )
 from guessme_contracts.probes import Probe, ProbeError, ProbeScore
 
-# The DAG code's checkout (on a cluster, the chart's git-sync of this repository) holds the probe set.
-PROBES = Path(__file__).resolve().parents[2] / probe_set.PROBE_SET
 RAYSERVICE = "guessme-serve"  # apps/guessme-serve/k8s/rayservice.yaml
 
 
@@ -74,8 +72,9 @@ class VerifyParams:
         return cls.from_promote_section(raw.get("promote") or {})
 
 
-def load_probes(path: Path = PROBES) -> list[Probe]:
-    return probe_set.parse_probes(path.read_text())
+def load_probes() -> list[Probe]:
+    """The probe set guessme_contracts ships (on a cluster, the one installed in the Airflow image)."""
+    return list(probe_set.packaged_probes())
 
 
 Look = Callable[[], Health]

@@ -4,8 +4,9 @@ the committed probe drawings is Degraded (status file and log line), never Healt
 The serving app here is a small HTTP stand-in with the real app's `/model` and `/predict` shapes, so the
 sync's real observer (`serve_observer`) and real probe check (`committed_prober`: the probe set and the
 threshold read at the commit, scored with guessme_contracts.probes) run against it; the stand-in's models
-answer every probe right, or every probe wrong. tests/gitops/test_verified_deploy.py does the same with the
-real serve app and a really untrained model.
+answer every probe right, or every probe wrong. This is the sync's own check, behind the real app's probe
+gate (guessme_serve.model_holder refuses such a model before the swap, so the real sync reports its load
+error instead: tests/gitops/test_verified_deploy.py, with the real serve app and a really untrained model).
 """
 
 import json

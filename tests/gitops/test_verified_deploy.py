@@ -1,9 +1,10 @@
 """Verified deploys end to end: the real sync, Ray Serve app and MLflow registry, under request load.
 
 A good promotion is Healthy and passes the probe set; a version that does not exist, an artifact that
-fails to load and a model that loads but fails the probe set are each Degraded by the sync itself (its
-log line and status file carry the one-line reason; the DAG's verify task reads that verdict) and
-reverted by the opt-in rollback, while the previous model keeps answering every request.
+fails to load and a model that loads but fails the probe set (refused by the replicas' probe gate before
+the swap, guessme_serve.model_holder) are each Degraded by the sync itself (its log line and status file
+carry the one-line reason; the DAG's verify task reads that verdict) and reverted by the opt-in rollback,
+while the previous model keeps answering every request (each answer names its version).
 Prints the seconds from each commit to its verdict (goals: Healthy < 5 s, Degraded < 10 s, reverted < 20 s).
 """
 
@@ -121,6 +122,8 @@ def test_promotions_are_verified_and_failures_reverted(
         assert "rollback: reverted" in message
         reverted_s = time.monotonic() - started
         assert committed_uri(repo) == good.uri
+        meanwhile = {version for t, version in list(traffic.answers) if t >= started}
+        assert meanwhile == {str(good.version)}, f"while {uri} was committed, {meanwhile} answered"
         assert git(repo, "log", "-1", "--format=%s").startswith(f'Revert "deploy(local): {uri}"')
         status = wait_status(status_file, git(repo, "rev-parse", "HEAD"), {HEALTHY})
         back_s = time.monotonic() - started
@@ -151,7 +154,8 @@ def test_promotions_are_verified_and_failures_reverted(
 
         expect_reverted("models:/guessme-cnn/999", "load error: models:/guessme-cnn/999")
         expect_reverted(register_broken_artifact(), "load error:")
-        expect_reverted(register_untrained_model(), "probe set: it recognises")
+        untrained = register_untrained_model()
+        expect_reverted(untrained, f"load error: {untrained}: ModelRefused: probe set: it recognises")
         time.sleep(0.5)
     finally:
         traffic.stop.set()

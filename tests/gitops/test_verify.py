@@ -2,6 +2,7 @@
 
 import subprocess
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -12,10 +13,9 @@ from support.http_stub import StubHandler, serving
 from support.repo_snapshot import init_repo
 
 from guessme_contracts.deploy_status import DEGRADED, HEALTHY, PROGRESSING, DeployStatus, Health, write_status
-from guessme_contracts.probes import ProbeScore
+from guessme_contracts.probes import PROBE_SET, PROBE_SET_RESOURCE, ProbeScore, parse_probes
 from guessme_pipeline.gate import GateParams
 from guessme_pipeline.verify import (
-    PROBES,
     VerificationFailed,
     VerifyParams,
     check,
@@ -70,7 +70,7 @@ def test_a_missing_verification_key_fails_like_an_unknown_one(key: str) -> None:
 
 
 def test_the_probe_set_covers_every_digit() -> None:
-    probes = load_probes(PROBES)
+    probes = load_probes()
     assert sorted({p.label for p in probes}) == list(range(10))
     assert all(p.drawing["strokes"] and p.drawing["width"] == p.drawing["height"] == 280 for p in probes)
 
@@ -207,12 +207,15 @@ def test_cluster_look_needs_the_rayservice_ready_then_the_promoted_uri(game: str
     assert look() == Health(DEGRADED, f"load error: {URI}: boom")
 
 
-def test_the_probe_set_arrives_with_the_dags_on_a_cluster() -> None:
-    """On a cluster the DAG code arrives by the chart's git-sync, which checks out only `subPath`; the
-    verify task reads the probe set from the same checkout, so it must lie inside it too."""
-    values = yaml.safe_load((REPO / "platform/airflow/values.yaml").read_text())
-    git_sync = values["dags"]["gitSync"]
-    assert git_sync["enabled"] is True
-    synced = REPO / git_sync["subPath"]
-    assert (synced / "dags" / "guessme_train_deploy.py").is_file()
-    assert PROBES.is_relative_to(synced), f"{PROBES} is not under the git-synced {synced}"
+def test_the_probe_set_arrives_with_the_contracts_on_a_cluster() -> None:
+    """On a cluster the verify task reads the probe set from the guessme-contracts package the Airflow
+    image installs (git-sync checks out only pipelines/): it must be that package's data."""
+    dockerfile = (REPO / "platform/airflow/Dockerfile").read_text()
+    assert "COPY --chown=50000:0 libs/guessme-contracts /tmp/guessme-contracts" in dockerfile
+    assert "/tmp/guessme-contracts\n" in dockerfile, "the Airflow image must pip-install the contracts"
+    package = REPO / "libs/guessme-contracts/src/guessme_contracts"
+    assert package / PROBE_SET_RESOURCE == REPO / PROBE_SET
+    shipped = tomllib.loads((REPO / "libs/guessme-contracts/pyproject.toml").read_text())
+    patterns = shipped["tool"]["setuptools"]["package-data"]["guessme_contracts"]
+    assert any(REPO / PROBE_SET in package.glob(p) for p in patterns), f"{PROBE_SET} is not package data"
+    assert load_probes() == list(parse_probes((REPO / PROBE_SET).read_text()))

@@ -5,8 +5,11 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
-from guessme_serve.model_holder import LoadedModel, ModelHolder, NoModelError, parse_model_uri
+from guessme_contracts.probes import packaged_probes
+from guessme_core import strokes_to_image, to_batch
+from guessme_serve.model_holder import LoadedModel, ModelHolder, NoModelError, parse_model_uri, probe_score
 
 from .conftest import tiny_model
 
@@ -90,3 +93,55 @@ def test_same_uri_is_not_reloaded() -> None:
 
     asyncio.run(scenario())
     assert calls == ["models:/guessme-cnn/1"]
+
+
+class _Templates(torch.nn.Module):
+    """A model fitted to the probe drawings (each digit's mean rendering, normalised; logits are the
+    cosine to each): it reads them, unlike an untrained CNN, and takes seconds less than training one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        images = {d: [] for d in range(10)}  # type: dict[int, list[np.ndarray]]
+        for probe in packaged_probes():
+            images[probe.label].append(strokes_to_image(probe.strokes, probe.width, probe.height))
+        means = torch.stack([to_batch(images[d]).mean(0).flatten() for d in range(10)])
+        self.templates = torch.nn.functional.normalize(means, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.normalize(x.flatten(1), dim=1) @ self.templates.T
+
+
+def test_a_model_that_fails_the_probe_set_is_refused_and_the_old_one_keeps_serving() -> None:
+    """The gate before the swap: the untrained candidate loads fine but reads few drawings, so it is
+    refused with the probe summary as the load error (what the sync reports as Degraded)."""
+    good = LoadedModel("models:/guessme-cnn/1", "1", _Templates().eval(), "t", {})
+
+    def loader(uri: str) -> LoadedModel:
+        return good if uri == good.uri else tiny_model(uri.rsplit("/", 1)[1])
+
+    async def scenario() -> None:
+        holder = ModelHolder(loader)
+        await holder.set_uri(good.uri, probe_min_accuracy=0.8)
+        assert holder.last_error is None, holder.last_error
+        assert holder.require() is good
+        await holder.set_uri("models:/guessme-cnn/2", probe_min_accuracy=0.8)
+        assert holder.require() is good, "a model below the probe threshold must not be swapped in"
+        assert holder.last_error is not None
+        error = holder.last_error.split(" ", 1)[1]  # after the time stamp
+        assert error.startswith("loading models:/guessme-cnn/2: ModelRefused: probe set: it recognises ")
+        assert "below promote.verify_min_accuracy 80%" in error
+        assert "\n" not in error
+        assert "2" not in holder.served_versions, "a refused version was never served"
+        # Without a threshold (no gate configured) the same candidate is swapped in.
+        await holder.set_uri("models:/guessme-cnn/2")
+        assert holder.require().version == "2"
+
+    asyncio.run(scenario())
+
+
+def test_the_probe_score_reads_the_drawings_like_predict() -> None:
+    good = LoadedModel("models:/guessme-cnn/1", "1", _Templates().eval(), "t", {})
+    verdict = probe_score(good, 0.8)
+    assert verdict.passed, verdict.summary()
+    assert verdict.total == len(packaged_probes())
+    assert not probe_score(tiny_model("2"), 0.8).passed

@@ -6,12 +6,14 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
+from guessme_contracts.probes import threshold
 from guessme_serve.service import ServiceSettings
 from guessme_serve.ws_connections import ConnectionSettings
 
 pytestmark = pytest.mark.unit
 
-CONFIG = Path(__file__).resolve().parents[2] / "apps" / "guessme-serve" / "serve-config.yaml"
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "apps" / "guessme-serve" / "serve-config.yaml"
 
 
 def test_is_a_valid_serve_deploy_config() -> None:
@@ -58,3 +60,13 @@ def test_user_config_sets_only_known_settings_that_differ_from_the_defaults() ->
     user_config.pop("model_uri")
     pointless = sorted(key for key, value in user_config.items() if not _changes_a_setting(key, value))
     assert not pointless, f"{pointless}: unknown settings, or the app's own defaults restated (drop them)"
+
+
+def test_the_probe_gate_threshold_is_params_yaml_s() -> None:
+    """params.yaml promote.verify_min_accuracy owns the threshold; the replicas get it through
+    user_config (the gate before a swap, guessme_serve.model_holder), so the two must agree."""
+    schema = ServeDeploySchema.model_validate(yaml.safe_load(CONFIG.read_text()))
+    settings = ServiceSettings.from_user_config(schema.applications[0].deployments[0].user_config or {}, {})
+    assert settings.probe_min_accuracy == threshold((REPO / "params.yaml").read_text()), (
+        "serve-config.yaml user_config probe_min_accuracy must equal params.yaml promote.verify_min_accuracy"
+    )

@@ -2,7 +2,9 @@
 
 A request reads `holder.current` once and uses that object to the end, so a swap never
 changes the model under a request in flight; the old model is dropped when the last such
-request finishes. A failed load keeps the old model and records the error.
+request finishes. A failed load keeps the old model and records the error; so does a candidate that
+fails the probe set (guessme_contracts.probes), scored in-process before the swap when the deployment
+sets a threshold, so a model that loads but cannot read digits never reaches a player.
 """
 
 import asyncio
@@ -12,22 +14,28 @@ import subprocess
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from guessme_contracts.model_uri import ModelRef
-from guessme_core import IMAGE_SIZE, NUM_CLASSES, to_batch
+from guessme_contracts.probes import ProbeScore, packaged_probes, score
+from guessme_core import IMAGE_SIZE, NUM_CLASSES, strokes_to_image, to_batch
 
 MAX_SERVED_VERSIONS = 16
 
 
 class NoModelError(RuntimeError):
     """No model is configured or loaded yet."""
+
+
+class ModelRefused(RuntimeError):
+    """The candidate loaded but fails the probe set: the message is the probe summary."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,17 @@ def check_model(module: Callable[[torch.Tensor], torch.Tensor]) -> None:
         raise ValueError(f"model answers shape {tuple(out.shape)}, expected (2, {NUM_CLASSES})")
 
 
+def probe_score(model: LoadedModel, min_accuracy: float) -> ProbeScore:
+    """The packaged probe set scored on `model` in-process: the same preprocessing and forward pass
+    as /predict (guessme_serve.service), without the HTTP round trip."""
+
+    def predict(drawing: dict[str, Any]) -> Mapping[str, Any]:
+        image = strokes_to_image(drawing["strokes"], drawing["width"], drawing["height"])
+        return {"model_uri": model.uri, "digit": int(model.probabilities([image])[0].argmax())}
+
+    return score(predict, model.uri, packaged_probes(), min_accuracy)
+
+
 def version_metrics(name: str, version: str) -> dict[str, float]:
     from mlflow import MlflowClient
 
@@ -115,7 +134,8 @@ class ModelHolder:
         # The versions this replica has served (newest last, bounded): a round may only name one of them.
         self.served_versions: deque[str] = deque(maxlen=MAX_SERVED_VERSIONS)
 
-    async def set_uri(self, uri: str) -> None:
+    async def set_uri(self, uri: str, probe_min_accuracy: float | None = None) -> None:
+        """Load `uri` and swap it in; with `probe_min_accuracy`, only if it passes the probe set."""
         async with self._lock:  # one load at a time; the last configuration wins
             self.configured_uri = uri
             if uri == "":
@@ -127,6 +147,10 @@ class ModelHolder:
             try:
                 # In a thread: the replica keeps answering on the old model while this loads.
                 loaded = await asyncio.to_thread(self._loader, uri)
+                if probe_min_accuracy is not None:
+                    verdict = await asyncio.to_thread(probe_score, loaded, probe_min_accuracy)
+                    if not verdict.passed:
+                        raise ModelRefused(verdict.summary())
             except Exception as exc:  # any failure: keep serving what we have
                 self.last_error = f"{_now()} loading {uri}: {type(exc).__name__}: {exc}"
                 return

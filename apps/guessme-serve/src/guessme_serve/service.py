@@ -66,6 +66,10 @@ class ServiceSettings:
     # Behind our own proxy: the header it sets to the client's address (x-real-ip, or x-forwarded-for,
     # of which the last entry is taken). Empty: the connection's address.
     client_ip_header: str = ""
+    # The probe gate: a new model serves only if it recognises this share of the probe set (model_holder).
+    # Its owner is params.yaml promote.verify_min_accuracy; serve-config.yaml sets it (a drift test ties
+    # them). None: no gate.
+    probe_min_accuracy: float | None = None
     # TEST ONLY: the game may ask for the digit to draw (`?targets=` in demos and browser tests).
     test_client_targets: bool = False
 
@@ -77,9 +81,12 @@ class ServiceSettings:
         known: dict[str, Any] = {}
         for f in fields(cls):
             if f.name in config:
-                kind = type(getattr(cls, f.name))
-                value = config[f.name]
-                known[f.name] = _as_bool(value) if kind is bool else kind(value)
+                default, value = getattr(cls, f.name), config[f.name]
+                if default is None:  # an optional number (the probe gate's threshold)
+                    known[f.name] = None if value is None else float(value)
+                else:
+                    kind = type(default)
+                    known[f.name] = _as_bool(value) if kind is bool else kind(value)
         return cls(**known)
 
     def save_limits(self) -> SaveLimits:
@@ -127,7 +134,7 @@ class GuessmeService:
     async def configure(self, user_config: dict[str, Any]) -> None:
         """What `reconfigure()` does: new settings at once, then the (possibly slow) model swap."""
         self.apply(ServiceSettings.from_user_config(user_config))
-        await self.holder.set_uri(str(user_config.get("model_uri") or ""))
+        await self.holder.set_uri(str(user_config.get("model_uri") or ""), self.settings.probe_min_accuracy)
 
     def apply(self, settings: ServiceSettings) -> None:
         old, self.settings = self.settings, settings

@@ -3,22 +3,27 @@
 A promotion is verified when the promoted model serves and recognises at least
 `promote.verify_min_accuracy` (params.yaml) of the drawings in `PROBE_SET`, each sent to the serving
 app's `/predict` (which renders it with the shared preprocessing of libs/guessme-core), every answer
-coming from that model. One evaluation for both deploy paths: the local sync (guessme_local.sync) folds it
-into its health, and the cluster DAG's verify task (guessme_pipeline.verify) runs it after the RayService
-is Ready.
+coming from that model. One evaluation for every path: the serving replica scores a candidate in-process
+before it swaps it in (guessme_serve.model_holder: a model that fails is refused, the old one keeps
+serving), the local sync (guessme_local.sync) folds it into its health, and the cluster DAG's verify task
+(guessme_pipeline.verify) runs it after the RayService is Ready.
 """
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
 from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-# Repository-relative (a Git path): inside pipelines/, the folder the Airflow chart's git-sync checks out
-# (platform/airflow/values.yaml dags.gitSync.subPath), so the DAG's tasks find it on a cluster too.
-PROBE_SET = PurePosixPath("pipelines/probes/digits.json")
+# Package data of guessme_contracts (pyproject's package-data), so every image that carries the contracts
+# carries it: the serving image (its gate) and the Airflow image (the verify task). PROBE_SET is its
+# repository path, where the local sync reads it from Git at the reconciled commit.
+PROBE_SET_RESOURCE = "probe_set/digits.json"
+PROBE_SET = PurePosixPath("libs/guessme-contracts/src/guessme_contracts") / PROBE_SET_RESOURCE
 THRESHOLD_KEY = "verify_min_accuracy"  # under `promote:` in params.yaml
 
 
@@ -59,6 +64,12 @@ def parse_probes(text: str | bytes) -> list[Probe]:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "the document"
         raise ProbeSetError(f"{PROBE_SET} is not a probe set: {where}: {first['msg']}") from exc
+
+
+@cache
+def packaged_probes() -> tuple[Probe, ...]:
+    """The probe set this installed package ships (read and parsed once per process)."""
+    return tuple(parse_probes(files("guessme_contracts").joinpath(PROBE_SET_RESOURCE).read_text()))
 
 
 def threshold(params_text: str) -> float:
