@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 
 from guessme_contracts.deploy_status import DEGRADED, DeployStatus, read_status, status_path
+from guessme_contracts.git import Git, GitError
 from guessme_contracts.layout import Layout
 from guessme_contracts.overlay import OverlayError, committed_model_uri
 from guessme_local import ray_head
 from guessme_local.settings import LocalSettings
 from guessme_local.stack import running
-from guessme_local.sync import GitError, current_branch, git
 
 ENV = "local"
 DEFAULT_GRACE_S = 60.0  # when the sync has written no status yet (its own default, --grace)
@@ -92,11 +92,12 @@ def report(s: LocalSettings, now: float | None = None) -> int:
     if not alive:
         print(f"Guessme is not running from {s.root} (no live service in {s.pids}); start it with `make up`.")
         return STOPPED
-    branch = current_branch(s.root) or "HEAD"
+    repo = Git(s.root)
     try:
-        head = git(s.root, "rev-parse", "--verify", "HEAD^{commit}")
-        head_line = git(s.root, "log", "-1", "--format=%h %s", head)
-        head_time = float(git(s.root, "log", "-1", "--format=%ct", head))
+        branch = repo.current_branch() or "HEAD"
+        head = repo.run("rev-parse", "--verify", "HEAD^{commit}")
+        head_line = repo.run("log", "-1", "--format=%h %s", head)
+        head_time = float(repo.run("log", "-1", "--format=%ct", head))
     except GitError as exc:
         print(f"cannot read {s.root}: {exc}")
         return OUT_OF_STEP

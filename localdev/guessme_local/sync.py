@@ -52,6 +52,7 @@ from guessme_contracts.deploy_status import (
     status_path,
     write_status,
 )
+from guessme_contracts.git import Git, GitError
 from guessme_contracts.layout import LOCAL_PORTS, ROOT_ENV, Layout
 from guessme_contracts.model_uri import ModelRef, ModelUriError
 from guessme_contracts.probes import (
@@ -70,27 +71,6 @@ SERVICE_NAME = "guessme-serve"
 
 ServeConfig = dict[str, Any]
 Apply = Callable[[ServeConfig], None]
-
-
-class GitError(RuntimeError):
-    """A git command failed; the message carries the command and git's own error text."""
-
-
-def git(repo: Path, *args: str, strip: bool = True) -> str:
-    """Run a read-only git command in `repo` (no pager, no prompt) and return its output."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat"}
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise GitError(f"git {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
-    return done.stdout.strip() if strip else done.stdout
-
-
-def current_branch(repo: Path) -> str | None:
-    """The branch checked out in `repo`, or None when HEAD is detached."""
-    try:
-        return git(repo, "symbolic-ref", "--quiet", "--short", "HEAD")
-    except GitError:
-        return None
 
 
 class RenderError(RuntimeError):
@@ -202,7 +182,7 @@ class Reconciler:
     _probed: tuple[tuple[str, str], ProbeScore | ProbeSetError] | None = None
 
     def head(self) -> str:
-        return git(self.repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{self.branch}^{{commit}}")
+        return Git(self.repo).rev(f"refs/heads/{self.branch}")
 
     def step(self) -> str | None:
         """Reconcile once, then look at the app; returns what the reconcile did ('applied',
@@ -415,7 +395,7 @@ def committed_prober(repo: Path, serve_url: str) -> Prober:
 
     def committed(commit: str, path: str) -> str:
         try:
-            return git(repo, "cat-file", "blob", f"{commit}:{path}", strip=False)
+            return Git(repo).show(commit, path)
         except GitError as exc:
             raise ProbeSetError(f"{path} is not readable at {commit[:12]}: {one_line(str(exc))}") from exc
 
@@ -450,7 +430,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per reconcile, not per HTTP call
 
     repo = args.repo.resolve()
-    branch = args.branch or current_branch(repo)
+    try:
+        branch = args.branch or Git(repo).current_branch()
+    except GitError as exc:
+        ap.error(f"{repo} is not a Git working copy: {exc}")
     if not branch:
         ap.error(f"{repo} has no checked-out branch; pass --branch")
     from guessme_local.ray_head import load_serve_config

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from guessme_contracts.git import Git
 from guessme_contracts.layout import Layout
-from guessme_pipeline.git import Git
 from guessme_pipeline.ml import ml_python, run_step
 from guessme_pipeline.settings import RunSettings
 

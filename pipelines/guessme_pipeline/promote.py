@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from guessme_contracts.git import Git, GitError, RefMoved
 from guessme_contracts.model_uri import ModelRef
 from guessme_contracts.overlay import overlay_path, read_model, with_model
-from guessme_pipeline.git import Git, GitError, RefMoved
 
 # The pipeline commits as a bot unless the caller's environment names an author.
 BOT_IDENTITY = {

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from guessme_contracts.git import Git, GitError
 from guessme_contracts.overlay import overlay_path, read_model, with_model
-from guessme_pipeline.git import Git, GitError
 from guessme_pipeline.promote import Candidate, build_commit, commit_message, repo_lock
 from guessme_pipeline.settings import PipelineSettings, PushTarget
 

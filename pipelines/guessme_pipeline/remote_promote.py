@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from guessme_contracts.git import Git, GitError
 from guessme_contracts.model_uri import ModelRef
 from guessme_contracts.overlay import overlay_path, read_model
 from guessme_pipeline import publish
-from guessme_pipeline.git import Git, GitError
 from guessme_pipeline.promote import Candidate, promote
 from guessme_pipeline.publish import PublishError
 from guessme_pipeline.rollback import revert_promotion

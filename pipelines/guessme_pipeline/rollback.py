@@ -11,8 +11,8 @@ superseded by a later promotion), nothing is committed.
 from dataclasses import dataclass
 from pathlib import Path
 
+from guessme_contracts.git import Git
 from guessme_contracts.overlay import overlay_path
-from guessme_pipeline.git import Git
 from guessme_pipeline.promote import (
     Committed,
     OverlayEdit,

@@ -235,7 +235,7 @@ def verify_promoted(
     """The local DAG's last task: verify a promotion committed in `repo` (params.yaml read at the
     promoted commit), reverting it there on failure when the policy says so. `local` reads the sync's
     verdict (probe set included); `cluster` scores the probe set against `serve_url` itself."""
-    from guessme_pipeline.git import Git
+    from guessme_contracts.git import Git
     from guessme_pipeline.rollback import revert_promotion
 
     commit, uri = str(promoted["commit"]), str(promoted["uri"])

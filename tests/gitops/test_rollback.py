@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from support.repo_snapshot import OVERLAY, committed_uri, git, init_repo
 
+from guessme_contracts.git import Git
 from guessme_contracts.model_uri import ModelRef
-from guessme_pipeline.git import Git
 from guessme_pipeline.promote import Candidate, PromotionError, changed_paths, promote, repo_lock
 from guessme_pipeline.rollback import revert_promotion
 

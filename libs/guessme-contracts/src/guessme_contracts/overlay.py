@@ -15,9 +15,9 @@ so a value that Kustomize would hand to the server with a stray space is refused
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
+from guessme_contracts.git import Git, GitError
 from guessme_contracts.model_uri import ModelRef, ModelUriError
 
 ENVIRONMENTS_DIR = "environments"
@@ -100,13 +100,11 @@ def with_model(text: str, model: ModelRef) -> str:
 def committed_text(repo: Path, env: str, ref: str = "HEAD") -> str:
     """The environment's model.env as committed at `ref` (a branch, tag or commit; the working tree is
     not read). OverlayNotCommitted when the ref or the file does not exist there."""
-    spec = f"{ref}:{overlay_path(env)}"
-    done = subprocess.run(
-        ["git", "cat-file", "blob", spec], cwd=repo, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise OverlayNotCommitted(f"{spec} is not committed in {repo}: {done.stderr.strip()}")
-    return done.stdout
+    path = overlay_path(env)
+    try:
+        return Git(repo).show(ref, path)
+    except GitError as exc:
+        raise OverlayNotCommitted(f"{ref}:{path} is not committed in {repo}: {exc}") from exc
 
 
 def committed_model_uri(repo: Path, env: str, branch: str | None = None) -> str | None:

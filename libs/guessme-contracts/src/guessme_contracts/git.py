@@ -1,4 +1,7 @@
-"""A thin wrapper over the `git` command: plumbing calls return stripped stdout, failures raise GitError."""
+"""Git for the GitOps repository, shared by its writer (the pipeline's promotion: commits,
+compare-and-swap ref updates) and its readers (the local sync, `make status`, the committed overlay):
+a thin wrapper over the `git` command whose plumbing calls return stripped stdout and whose failures
+raise GitError."""
 
 import os
 import subprocess
