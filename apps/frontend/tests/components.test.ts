@@ -287,17 +287,22 @@ describe("GameView", () => {
     socket.close();
   });
 
-  it("plays on and tells the player when saving is refused", async () => {
-    const refusal = { detail: "daily limit reached: at most 200 drawings are saved per player and day", code: "daily_quota" };
-    const fetchMock = vi.fn(async () => new Response(JSON.stringify(refusal), { status: 429 }));
-    vi.stubGlobal("fetch", fetchMock);
-    const { socket, wrapper } = mountGame(true);
+  /** Start the game (first target 2) and draw the two strokes the fake server answers "2" for. */
+  async function playFirstRound(wrapper: ReturnType<typeof mountGame>["wrapper"]): Promise<void> {
     await vi.waitFor(() => expect(wrapper.get('[data-testid="target"]').text()).toBe("2"));
     await wrapper.get('[data-testid="start"]').trigger("click");
     const canvas = wrapper.get('[data-testid="canvas"]').element;
     placeCanvas(canvas, 400, 0, 0);
     drawStroke(canvas, line(100, 50, 100, 350));
     drawStroke(canvas, line(150, 50, 300, 50));
+  }
+
+  it("plays on and tells the player when saving is refused", async () => {
+    const refusal = { detail: "daily limit reached: at most 200 drawings are saved per player and day", code: "daily_quota" };
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify(refusal), { status: 429 }));
+    vi.stubGlobal("fetch", fetchMock);
+    const { socket, wrapper } = mountGame(true);
+    await playFirstRound(wrapper);
     await vi.waitFor(() => expect(wrapper.find('[data-testid="not-saved"]').exists()).toBe(true));
     expect(wrapper.get('[data-testid="not-saved"]').text()).toBe(`Your drawing was not saved: ${refusal.detail}`);
     await wrapper.get('[data-testid="next-round"]').trigger("click");
@@ -311,12 +316,7 @@ describe("GameView", () => {
     const fetchMock = vi.fn(async () => new Response("{}", { status: 201 }));
     vi.stubGlobal("fetch", fetchMock);
     const { socket, wrapper } = mountGame(false);
-    await vi.waitFor(() => expect(wrapper.get('[data-testid="target"]').text()).toBe("2"));
-    await wrapper.get('[data-testid="start"]').trigger("click");
-    const canvas = wrapper.get('[data-testid="canvas"]').element;
-    placeCanvas(canvas, 400, 0, 0);
-    drawStroke(canvas, line(100, 50, 100, 350));
-    drawStroke(canvas, line(150, 50, 300, 50));
+    await playFirstRound(wrapper);
     await vi.waitFor(() => expect(wrapper.find('[data-testid="round-result"]').exists()).toBe(true));
     await flushPromises();
     expect(fetchMock).not.toHaveBeenCalled();
