@@ -11,8 +11,10 @@ files before any is made.
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -20,9 +22,9 @@ from guessme_contracts.deploy_status import DEGRADED, DeployStatus, read_status,
 from guessme_contracts.git import Git, GitError
 from guessme_contracts.layout import Layout
 from guessme_contracts.overlay import OverlayError, committed_model_uri
-from guessme_local import ray_head
+from guessme_local import stack
+from guessme_local.procs import HttpCheck
 from guessme_local.settings import LocalSettings
-from guessme_local.stack import running
 
 ENV = "local"
 DEFAULT_GRACE_S = 60.0  # when the sync has written no status yet (its own default, --grace)
@@ -45,13 +47,6 @@ def ago(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h ago"
 
 
-def answers(url: str, headers: dict[str, str] | None = None) -> bool:
-    try:
-        return httpx.get(url, timeout=2, headers=headers).is_success
-    except httpx.HTTPError:
-        return False
-
-
 def served_model(serve_port: int) -> dict[str, Any] | None:
     try:
         response = httpx.get(f"http://127.0.0.1:{serve_port}/model", timeout=2)
@@ -61,34 +56,36 @@ def served_model(serve_port: int) -> dict[str, Any] | None:
 
 
 def services(s: LocalSettings, alive: dict[str, int], game_answers: bool) -> list[Service]:
+    """`make up`'s declared services (guessme_local.stack), each looked at with its own health check,
+    and the game, which runs inside the Ray head."""
+
     def state(name: str, ok: bool) -> str:
         if name not in alive:
             return "Stopped"
         return "Running" if ok else "Not answering"
 
-    try:
-        auth = ray_head.auth_headers()
-    except OSError:
-        auth = {}
-    mlflow, dashboard = f"http://127.0.0.1:{s.mlflow_port}", f"http://127.0.0.1:{s.dashboard_port}"
-    airflow, game = f"http://127.0.0.1:{s.airflow_port}", f"http://127.0.0.1:{s.serve_port}"
-    return [
-        Service("mlflow", alive.get("mlflow"), mlflow, state("mlflow", answers(f"{mlflow}/health"))),
-        Service("ray", alive.get("ray"), dashboard, state("ray", answers(f"{dashboard}/api/version", auth))),
-        Service(
-            "airflow",
-            alive.get("airflow"),
-            airflow,
-            state("airflow", answers(f"{airflow}/api/v2/monitor/health")),
-        ),
-        Service("sync", alive.get("sync"), str(s.logs / "sync.log"), state("sync", True)),
-        Service("game", alive.get("ray"), game, state("ray", game_answers)),
-    ]
+    def healthy(check: Callable[[], bool]) -> bool:
+        try:
+            return check()
+        except OSError:  # e.g. the Ray head's token file is gone: it cannot be asked
+            return False
+
+    sup = stack.supervisor(s)
+    table = []
+    for row in sup.services:
+        if isinstance(row.health, HttpCheck):
+            url = urlsplit(row.health.url)
+            where, ok = f"{url.scheme}://{url.netloc}", healthy(row.health)
+        else:  # no health check (the sync): its log is where to look
+            where, ok = str(sup.log_file(row.name)), True
+        table.append(Service(row.name, alive.get(row.name), where, state(row.name, ok)))
+    game = f"http://127.0.0.1:{s.serve_port}"
+    return [*table, Service("game", alive.get("ray"), game, state("ray", game_answers))]
 
 
 def report(s: LocalSettings, now: float | None = None) -> int:
     now = time.time() if now is None else now
-    alive = running(s)
+    alive = stack.running(s)
     if not alive:
         print(f"Guessme is not running from {s.root} (no live service in {s.pids}); start it with `make up`.")
         return STOPPED

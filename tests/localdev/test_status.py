@@ -83,6 +83,15 @@ def test_in_step(settings: LocalSettings, capsys: pytest.CaptureFixture[str]) ->
     assert "Synced, last sync 5 min ago" in out
     assert "Healthy - serving" in out
     assert re.search(rf"(?m)^game +Running .* http://127.0.0.1:{settings.serve_port}$", out)
+    # Every declared service of `make up`, at the address its own health check asks (nothing listens
+    # there in this test), and the sync, which has no check, by its log.
+    for name, port in (
+        ("mlflow", settings.mlflow_port),
+        ("ray", settings.dashboard_port),
+        ("airflow", settings.airflow_port),
+    ):
+        assert re.search(rf"(?m)^{name} +Not answering +\d+ +http://127.0.0.1:{port}$", out), name
+    assert re.search(rf"(?m)^sync +Running +\d+ +{re.escape(str(settings.logs / 'sync.log'))}$", out)
 
 
 def test_out_of_step_only_after_the_grace_period(
