@@ -12,13 +12,17 @@ address no player can forge, and a player-data volume the app's disk budget fits
   rootfs/etc/nginx/template/nginx.tmpl, the location block's proxy_set_header list); the front
   end's nginx does the same (tests/manifests/test_manifests_api_routes.py runs it). Locally (`make
   up`) there is no proxy, so no header may be trusted.
-- emptyDir sizeLimit (kubernetes.io/docs/concepts/storage/volumes/#emptydir): past it the kubelet
-  evicts the pod; past the disk budget the app answers 507 and keeps serving, so the budget (plus
-  the one shard being written) must fit below the limit.
+- Player data (guessme_serve.rounds): one PersistentVolumeClaim mounted read-write at
+  GUESSME_PLAYER_DATA in every Ray pod, so that used tickets, daily quotas, the disk budget and the
+  stats, all counted from the shards under a flock of the folder, hold across pods and restarts; big
+  enough for the disk budget plus one shard (past the budget the app answers 507 and keeps serving);
+  ReadWriteMany, since the pods may sit on different nodes; and mounted read-only where the training
+  RayJob's `player` stage reads. How KubeRay builds the pods is encoded below (kuberay_pod).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 from pathlib import Path
@@ -26,6 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 from manifest_tools import RAYSERVICE, REPO, Obj, environments, find, pod_specs, serve_config_text
+from test_manifests_training import JOB, run_stage_script, stage_script
 
 pytestmark = pytest.mark.manifests
 
@@ -237,29 +242,154 @@ def test_a_missing_or_overridden_header_is_caught(rendered: dict[str, list[Obj]]
 
 
 # --- the player-data volume ----------------------------------------------------------------------
+# KubeRay v1.7.0 builds each Ray pod from its group's pod template as it is
+# (ray-operator/controllers/ray/common/pod.go: DefaultHeadPodTemplate and DefaultWorkerPodTemplate start
+# from `headSpec.Template` / `workerSpec.Template`, BuildPod takes that Spec): a persistentVolumeClaim
+# volume of the template is the same claim in every pod of the group, however many workers the
+# autoscaler adds, and in the pods of the next RayCluster during an upgrade. BuildPod then adds
+# emptyDirs of its own to the Ray container (index 0, utils.RayContainerIndex) with addEmptyDir:
+# `shared-mem` at /dev/shm (unless rayStartParams set plasma-directory) and, on an autoscaled head,
+# `ray-logs` at /tmp/ray. addEmptyDir skips a path the container already mounts, but creates the volume
+# only if no volume of that NAME exists (checkIfVolumeExists): a template volume named `shared-mem`
+# would be mounted at /dev/shm as well, whatever it is.
+KUBERAY_EMPTY_DIRS = {"shared-mem": "/dev/shm", "ray-logs": "/tmp/ray"}
+# Environments that run on ONE node (kind or k3d on a laptop or CI runner): there a ReadWriteOnce claim
+# serves every pod (kubernetes.io/docs/concepts/storage/persistent-volumes/#access-modes: "ReadWriteOnce
+# access mode still can allow multiple pods to access the volume when the pods are running on the same
+# node"), and kind's local-path class offers nothing else. Everywhere else: ReadWriteMany.
+SINGLE_NODE_ENVIRONMENTS = {"local"}
 
 
-def volume_problems(objs: list[Obj]) -> list[str]:
-    from guessme_serve.rounds import SHARD_MAX_BYTES
+def kuberay_pod(pod: Obj, head_autoscaled: bool, ray_start_params: Obj) -> Obj:
+    """The pod spec KubeRay v1.7.0 makes of a group's template, as far as volumes go (BuildPod's
+    addEmptyDir calls, above)."""
+    built = copy.deepcopy(pod)
+    ray = built["containers"][0]
+    injected = [] if "plasma-directory" in ray_start_params else ["shared-mem"]
+    injected += ["ray-logs"] if head_autoscaled else []
+    for name in injected:
+        mounts = ray.setdefault("volumeMounts", [])
+        if any(m["mountPath"] == KUBERAY_EMPTY_DIRS[name] for m in mounts):
+            continue
+        if not any(v["name"] == name for v in built.setdefault("volumes", [])):
+            built["volumes"].append({"name": name, "emptyDir": {}})
+        mounts.append({"name": name, "mountPath": KUBERAY_EMPTY_DIRS[name]})
+    return built
+
+
+def built_ray_pods(service: Obj) -> list[tuple[str, Obj]]:
+    """(where, pod spec as KubeRay builds it) for the RayService's head and each worker group."""
+    cluster = service["spec"]["rayClusterConfig"]
+    groups = {"headGroupSpec": cluster["headGroupSpec"]}
+    groups |= {f"workerGroupSpecs[{g['groupName']}]": g for g in cluster.get("workerGroupSpecs", [])}
+    autoscaled = bool(cluster.get("enableInTreeAutoscaling"))
+    return [
+        (
+            where,
+            kuberay_pod(g["template"]["spec"], autoscaled and where == "headGroupSpec", g["rayStartParams"]),
+        )
+        for where, g in groups.items()
+    ]
+
+
+def mount_of(container: Obj, path: str) -> Obj | None:
+    """The volume mount `path` lies on: the deepest mountPath equal to it or above it."""
+    found = [m for m in container.get("volumeMounts", []) if under(path, m["mountPath"])]
+    return max(found, key=lambda m: len(m["mountPath"]), default=None)
+
+
+def under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def disk_budget_bytes(objs: list[Obj]) -> int:
     from guessme_serve.service import ServiceSettings as Settings
 
-    budget = int(
-        Settings.from_user_config(user_config(serve_config_text(objs)), {}).player_disk_budget_mb * 2**20
-    )
+    config = user_config(serve_config_text(objs))
+    return int(Settings.from_user_config(config, {}).player_disk_budget_mb * 2**20)
+
+
+def serve_claim_problems(objs: list[Obj], env: str) -> tuple[set[str], list[str]]:
+    """({claims the Ray pods keep player data on}, why player data would not be one shared folder)."""
+    service = find(objs, "RayService", RAYSERVICE)
+    claims: set[str] = set()
     problems = []
-    for where, pod in pod_specs(find(objs, "RayService", RAYSERVICE)):
+    for where, pod in built_ray_pods(service):
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
-        for c in pod["containers"]:
-            for mount in c.get("volumeMounts", []):
-                if mount["mountPath"] != player_dir(c):
-                    continue
-                empty = volumes[mount["name"]].get("emptyDir")
-                limit = empty.get("sizeLimit") if empty is not None else None
-                if empty is not None and (limit is None or quantity(limit) < budget + SHARD_MAX_BYTES):
-                    problems.append(
-                        f"{where}: player data emptyDir sizeLimit {limit} < the disk budget + a shard"
-                    )
+        ray = pod["containers"][0]
+        folder = player_dir(ray)
+        mount = mount_of(ray, folder) if folder else None
+        if folder is None or mount is None:
+            problems.append(f"{where}: no volume holds GUESSME_PLAYER_DATA {folder!r}")
+            continue
+        name = mount["name"]
+        claim = volumes[name].get("persistentVolumeClaim")
+        if claim is None:
+            kind = next(iter(set(volumes[name]) - {"name"}), "?")
+            problems.append(
+                f"{where}: {folder} is on volume {name!r} ({kind}), not a claim: one folder per pod"
+            )
+            continue
+        if mount.get("readOnly") or claim.get("readOnly"):
+            problems.append(f"{where}: {folder} is mounted read-only")
+        others = [m["mountPath"] for m in ray["volumeMounts"] if m["name"] == name and m is not mount]
+        if others:
+            problems.append(f"{where}: KubeRay mounts the player-data volume {name!r} at {others} too")
+        claims.add(claim["claimName"])
+    if len(claims) > 1:
+        problems.append(f"the Ray pods keep player data on different claims: {sorted(claims)}")
+    namespace = service["metadata"]["namespace"]
+    for name in sorted(claims):
+        problems += claim_object_problems(objs, env, namespace, name)
+    return claims, problems
+
+
+def claim_object_problems(objs: list[Obj], env: str, namespace: str, name: str) -> list[str]:
+    from guessme_serve.rounds import SHARD_MAX_BYTES
+
+    found = [
+        o
+        for o in objs
+        if o["kind"] == "PersistentVolumeClaim"
+        and o["metadata"]["name"] == name
+        and o["metadata"].get("namespace") == namespace
+    ]
+    if not found:
+        return [f"claim {namespace}/{name} is not in the environment"]
+    spec = found[0]["spec"]
+    modes = set(spec.get("accessModes", []))
+    problems = []
+    if "ReadWriteMany" not in modes and not (env in SINGLE_NODE_ENVIRONMENTS and "ReadWriteOnce" in modes):
+        problems.append(f"claim {name}: access modes {sorted(modes)}, not ReadWriteMany: pods on other nodes")
+    size = quantity(str(spec["resources"]["requests"]["storage"]))
+    if size < disk_budget_bytes(objs) + SHARD_MAX_BYTES:
+        problems.append(
+            f"claim {name}: {spec['resources']['requests']['storage']} < the disk budget + a shard"
+        )
     return problems
+
+
+def training_reader_problems(objs: list[Obj], claims: set[str], tmp_path: Path) -> list[str]:
+    """Whether the training RayJob's `player` stage reads the claim the game writes (read-only)."""
+    job = find(objs, "RayJob", JOB)
+    head_pod = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    head = head_pod["containers"][0]
+    env = {e["name"]: e.get("value", "") for e in head.get("env", [])}
+    scratch = tmp_path / "work"
+    scratch.mkdir(exist_ok=True)
+    _, text = stage_script(objs, job)
+    calls = run_stage_script(text, tmp_path, {"GUESSME_WORK": str(scratch)})
+    (args,) = [c[2:] for c in calls if c[:2] == ["-m", "guessme_train.player"]]
+    given = args[args.index("--player-dir") + 1]
+    folder = str(Path(env["GUESSME_WORK"]) / Path(given).relative_to(scratch))  # where it reads on the pod
+    mount = mount_of(head, folder)
+    volume = next((v for v in head_pod["volumes"] if mount and v["name"] == mount["name"]), {})
+    claim = volume.get("persistentVolumeClaim") or {}
+    if claim.get("claimName") not in claims:
+        return [f"training reads player data at {folder}, which is not on the game's claim {sorted(claims)}"]
+    if not (mount and mount.get("readOnly")):
+        return [f"training mounts the game's claim read-write at {folder}"]
+    return []
 
 
 def player_dir(container: Obj) -> str | None:
@@ -277,20 +407,98 @@ def quantity(text: str) -> int:
 
 
 @pytest.mark.parametrize("env", environments())
-def test_player_data_volume_holds_the_disk_budget(env: str, rendered: dict[str, list[Obj]]) -> None:
-    objs = rendered[env]
-    assert all(player_dir(c) for _, c in serve_containers(objs))
-    problems = volume_problems(objs)
+def test_player_data_is_one_claim_for_every_ray_pod(env: str, rendered: dict[str, list[Obj]]) -> None:
+    claims, problems = serve_claim_problems(rendered[env], env)
     assert not problems, "\n".join(problems)
+    assert claims == {"guessme-player-data"}
+    assert len(built_ray_pods(find(rendered[env], "RayService", RAYSERVICE))) >= 2  # head and workers
 
 
-def test_a_volume_smaller_than_the_budget_is_caught(rendered: dict[str, list[Obj]]) -> None:
-    objs = yaml.safe_load(yaml.safe_dump(rendered["local"]))
-    for _, pod in pod_specs(find(objs, "RayService", RAYSERVICE)):
-        for v in pod["volumes"]:
-            if v["name"] == "player-data":
-                v["emptyDir"]["sizeLimit"] = "256Mi"  # as before this change
-    assert volume_problems(objs) == [
-        f"spec.rayClusterConfig.{group}: player data emptyDir sizeLimit 256Mi < the disk budget + a shard"
-        for group in ("headGroupSpec", "workerGroupSpecs[cpu]")
+@pytest.mark.parametrize("env", environments())
+def test_training_reads_the_game_s_claim(env: str, rendered: dict[str, list[Obj]], tmp_path: Path) -> None:
+    claims, _ = serve_claim_problems(rendered[env], env)
+    assert training_reader_problems(rendered[env], claims, tmp_path) == []
+
+
+def broken_copy(objs: list[Obj], edit: str) -> list[Obj]:
+    objs = yaml.safe_load(yaml.safe_dump(objs))
+    cluster = find(objs, "RayService", RAYSERVICE)["spec"]["rayClusterConfig"]
+    worker = cluster["workerGroupSpecs"][0]["template"]["spec"]
+    claim = next(
+        o
+        for o in objs
+        if o["kind"] == "PersistentVolumeClaim" and o["metadata"]["name"] == "guessme-player-data"
+    )
+    job_head = find(objs, "RayJob", JOB)["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    if edit == "worker on an emptyDir":  # as before this change: one folder per pod
+        (volume,) = [v for v in worker["volumes"] if v["name"] == "player-data"]
+        del volume["persistentVolumeClaim"]
+        volume["emptyDir"] = {"sizeLimit": "1100Mi"}
+    elif edit == "volume named like KubeRay's":
+        for pod in (cluster["headGroupSpec"]["template"]["spec"], worker):
+            for v in pod["volumes"]:
+                v["name"] = "shared-mem" if v["name"] == "player-data" else v["name"]
+            for m in pod["containers"][0]["volumeMounts"]:
+                m["name"] = "shared-mem" if m["name"] == "player-data" else m["name"]
+    elif edit == "a worker's own claim":
+        (volume,) = [v for v in worker["volumes"] if v["name"] == "player-data"]
+        volume["persistentVolumeClaim"]["claimName"] = "guessme-player-data-workers"
+    elif edit == "ReadWriteOnce":
+        claim["spec"]["accessModes"] = ["ReadWriteOnce"]
+    elif edit == "small claim":
+        claim["spec"]["resources"]["requests"]["storage"] = "1Gi"
+    elif edit == "no claim":
+        objs.remove(claim)
+    elif edit == "training without the claim":
+        job_head["containers"][0]["volumeMounts"] = [
+            m for m in job_head["containers"][0]["volumeMounts"] if m["name"] != "player-data"
+        ]
+    elif edit == "training writes":
+        for m in job_head["containers"][0]["volumeMounts"]:
+            m.pop("readOnly", None) if m["name"] == "player-data" else None
+    return objs
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            "worker on an emptyDir",
+            "workerGroupSpecs[cpu]: /data/player is on volume 'player-data' (emptyDir), not a claim",
+        ),
+        (
+            "volume named like KubeRay's",
+            "headGroupSpec: KubeRay mounts the player-data volume 'shared-mem' at ['/dev/shm'] too",
+        ),
+        ("a worker's own claim", "the Ray pods keep player data on different claims"),
+        ("ReadWriteOnce", "claim guessme-player-data: access modes ['ReadWriteOnce'], not ReadWriteMany"),
+        ("small claim", "claim guessme-player-data: 1Gi < the disk budget + a shard"),
+        ("no claim", "claim guessme/guessme-player-data is not in the environment"),
+    ],
+)
+def test_a_player_data_volume_that_is_not_shared_is_caught(
+    rendered: dict[str, list[Obj]], edit: str, expected: str
+) -> None:
+    env = next(e for e in environments() if e not in SINGLE_NODE_ENVIRONMENTS)  # prod: ReadWriteMany
+    _, problems = serve_claim_problems(broken_copy(rendered[env], edit), env)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_read_write_once_passes_only_on_one_node(rendered: dict[str, list[Obj]]) -> None:
+    objs = broken_copy(rendered["local"], "ReadWriteOnce")
+    assert serve_claim_problems(objs, "local")[1] == []
+    assert serve_claim_problems(objs, "a-multi-node-env")[1] == [
+        "claim guessme-player-data: access modes ['ReadWriteOnce'], not ReadWriteMany: pods on other nodes"
     ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [("training without the claim", "not on the game's claim"), ("training writes", "read-write")],
+)
+def test_a_training_job_that_misses_the_rounds_is_caught(
+    rendered: dict[str, list[Obj]], tmp_path: Path, edit: str, expected: str
+) -> None:
+    objs = broken_copy(rendered["local"], edit)
+    (problem,) = training_reader_problems(objs, {"guessme-player-data"}, tmp_path)
+    assert expected in problem
