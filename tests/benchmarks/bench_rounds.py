@@ -5,11 +5,16 @@ with ~130 kB drawings, each with a genuine ticket dealt over the WebSocket (the 
 that plays), plus posts with no ticket. Printed, per phase:
   - rate: the default limits (a short-term rate per client and a daily quota);
   - quota: the rate limit lifted, a daily quota of QUOTA: what is stored must stop at the quota;
-the counts by status, rounds stored vs. quota, disk used vs. budget, the 429 answer time (p50, p99),
-and the live-guess latency (WebSocket predict, p50) during the flood vs. idle, measured in the same
-run. The server is the real FastAPI app under uvicorn in its own process, with an untrained model
-of the params.yaml architecture (same compute as a trained one). Figures only: nothing asserts a
-speed. Run: `make bench PYTEST_ARGS="-k rounds"` (noisy on a shared machine).
+the counts by status (posts with a ticket and the deliberate posts without one apart: those are
+answered 403 until the client is over its limit, 429 after, since the limit is checked first, from
+the request head), rounds stored vs. quota, disk used vs. budget, the 429 answer time (p50, p99), the
+server's CPU time per post during the flood, and the live-guess latency (WebSocket predict, p50)
+during the flood vs. idle, measured in the same run. The server is the real FastAPI app under uvicorn
+in its own process, with an untrained model of the params.yaml architecture (same compute as a
+trained one); the flooding client is a process of its own too, as the player measuring guesses is
+(a player is another machine: in one process the flood's threads would hold the measuring thread's
+GIL). Figures only: nothing asserts a speed. Run: `make bench PYTEST_ARGS="-k rounds"` (noisy on a
+shared machine).
 """
 
 from __future__ import annotations
@@ -91,7 +96,9 @@ def _predict_p50(ws_url: str, seconds: float, stop: threading.Event | None = Non
     return _percentile(samples, 0.5)
 
 
-def _flood(url: str, ws_url: str, seconds: float, payload: str, results: list[tuple[int, float]]) -> None:
+def _flood(
+    url: str, ws_url: str, seconds: float, payload: str, results: list[tuple[str, int, float]]
+) -> None:
     with connect(ws_url) as ws, httpx.Client(base_url=url, timeout=30) as client:
         end = time.monotonic() + seconds
         n = 0
@@ -102,11 +109,33 @@ def _flood(url: str, ws_url: str, seconds: float, payload: str, results: list[tu
             body = payload.replace('"__TICKET__"', json.dumps(dealt["ticket"])).replace(
                 '"__TARGET__"', str(dealt["target"])
             )
+            kind = "ticket"
             if n % 10 == 0:  # now and then, a post without any ticket
-                body = body.replace(json.dumps(dealt["ticket"]), '""')
+                body, kind = body.replace(json.dumps(dealt["ticket"]), '""'), "no ticket"
             t0 = time.perf_counter()
             res = client.post("/rounds", content=body, headers={"content-type": "application/json"})
-            results.append((res.status_code, time.perf_counter() - t0))
+            results.append((kind, res.status_code, time.perf_counter() - t0))
+
+
+def _flooder(url: str, ws_url: str, seconds: float, payload: str, go: Any, out: Any) -> None:
+    """The flooding client, in a process of its own: CONNECTIONS threads from one address."""
+    results: list[tuple[str, int, float]] = []
+    threads = [
+        threading.Thread(target=_flood, args=(url, ws_url, seconds, payload, results))
+        for _ in range(CONNECTIONS)
+    ]
+    go.wait()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put(results)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _phase(name: str, settings: dict[str, Any], tmp: Path) -> None:
@@ -128,29 +157,34 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path) -> None:
                 time.sleep(0.1)
         idle = _predict_p50(ws_url, 3.0)
         payload = json.dumps({**_big_drawing(), "ticket": "__TICKET__", "target": "__TARGET__"})
-        results: list[tuple[int, float]] = []
-        floods = [
-            threading.Thread(target=_flood, args=(url, ws_url, FLOOD_S, payload, results))
-            for _ in range(CONNECTIONS)
-        ]
-        for t in floods:
-            t.start()
+        go, out = ctx.Event(), ctx.Queue()
+        flooder = ctx.Process(target=_flooder, args=(url, ws_url, FLOOD_S, payload, go, out), daemon=True)
+        flooder.start()
+        time.sleep(3.0)  # the flooder has imported and waits
+        cpu0, t0 = _cpu_s(server.pid), time.monotonic()
+        go.set()
         time.sleep(1.0)  # the flood is under way
         loaded = _predict_p50(ws_url, FLOOD_S - 2.0)
-        for t in floods:
-            t.join()
+        results: list[tuple[str, int, float]] = out.get(timeout=FLOOD_S + 60)
+        cpu, wall = _cpu_s(server.pid) - cpu0, time.monotonic() - t0
+        flooder.join(10)
         stored = sum(len(p.read_bytes().splitlines()) for p in shard_paths(folder))
         used_mb = sum(p.stat().st_size for p in shard_paths(folder)) / (1 << 20)
-        codes = Counter(code for code, _ in results)
-        refused = [s for code, s in results if code == 429]
+        codes = {
+            kind: dict(sorted(Counter(code for k, code, _ in results if k == kind).items()))
+            for kind in ("ticket", "no ticket")
+        }
+        refused = [s for _, code, s in results if code == 429]
         quota = settings.get("rounds_per_client_per_day", 200)
         p50, p99 = _percentile(refused, 0.5), _percentile(refused, 0.99)
         print(
             f"\n[{name}] {FLOOD_S:.0f} s, {CONNECTIONS} connections, one client, "
-            f"{len(payload) / 1024:.0f} kB a round: posts by status {dict(sorted(codes.items()))}\n"
+            f"{len(payload) / 1024:.0f} kB a round: {len(results)} posts, by status {codes}\n"
             f"[{name}] stored {stored} rounds (daily quota {quota}), "
             f"{used_mb:.2f} MB on disk (budget {BUDGET_MB:g} MB)\n"
             f"[{name}] 429 answer: p50 {p50:.2f} ms, p99 {p99:.2f} ms\n"
+            f"[{name}] server CPU during the flood: {cpu:.1f} s in {wall:.1f} s "
+            f"({cpu / max(len(results), 1) * 1e3:.2f} ms per post, guesses and deals included)\n"
             f"[{name}] live guess p50: idle {idle:.2f} ms, during the flood {loaded:.2f} ms "
             f"(ratio {loaded / idle:.2f}x)"
         )

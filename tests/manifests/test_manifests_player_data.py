@@ -393,9 +393,13 @@ def training_reader_problems(objs: list[Obj], claims: set[str], tmp_path: Path) 
 
 
 def player_dir(container: Obj) -> str | None:
+    """The folder the serve app in this container keeps rounds in, as the app derives it from its
+    environment (guessme_contracts.layout); None if the container does not name one."""
+    from guessme_contracts.layout import PLAYER_DATA_ENV, Layout
+
     env = {e["name"]: e.get("value") for e in container.get("env", [])}
-    value = env.get("GUESSME_PLAYER_DATA")
-    return value.rsplit("/", 1)[0] if value and value.endswith(".jsonl") else value
+    value = env.get(PLAYER_DATA_ENV)
+    return str(Layout.at(Path("/"), player_data=Path(value)).player_data) if value else None
 
 
 def quantity(text: str) -> int:
