@@ -161,6 +161,7 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path) -> None:
         flooder = ctx.Process(target=_flooder, args=(url, ws_url, FLOOD_S, payload, go, out), daemon=True)
         flooder.start()
         time.sleep(3.0)  # the flooder has imported and waits
+        assert server.pid is not None
         cpu0, t0 = _cpu_s(server.pid), time.monotonic()
         go.set()
         time.sleep(1.0)  # the flood is under way

@@ -383,7 +383,7 @@ def training_reader_problems(objs: list[Obj], claims: set[str], tmp_path: Path) 
     given = args[args.index("--player-dir") + 1]
     folder = str(Path(env["GUESSME_WORK"]) / Path(given).relative_to(scratch))  # where it reads on the pod
     mount = mount_of(head, folder)
-    volume = next((v for v in head_pod["volumes"] if mount and v["name"] == mount["name"]), {})
+    volume: Obj = next((v for v in head_pod["volumes"] if mount and v["name"] == mount["name"]), {})
     claim = volume.get("persistentVolumeClaim") or {}
     if claim.get("claimName") not in claims:
         return [f"training reads player data at {folder}, which is not on the game's claim {sorted(claims)}"]

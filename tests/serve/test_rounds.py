@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from guessme_serve import rounds
 from guessme_serve.rounds import (
+    CLOSE_AFTER_DAY_S,
     LEGACY_FILE,
     MAX_VERSION_KEYS,
     TOMBSTONES,
@@ -65,6 +67,40 @@ def test_shards_rotate_by_size_and_day_and_closed_shards_never_change(tmp_path: 
     assert shard_paths(tmp_path)[-1].name == "rounds-20261201-0001.jsonl"
     assert (tmp_path / names[0]).read_bytes() == first
     assert store.stats().total.rounds == 6
+
+
+def test_closed_shards_are_read_once_and_late_or_removed_ones_still_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On the cluster's network volume each open is a round trip: a shard no one appends to any more is
+    # not reopened on every look, but a late line from a replica whose clock is behind is still seen.
+    clock = Clock()
+    a, b = (RoundStore(tmp_path, shard_max_bytes=2000, clock=clock) for _ in range(2))
+    for _ in range(5):
+        save(a, _round("1", True, pad=600))
+    day1 = [p.name for p in shard_paths(tmp_path)]
+    assert len(day1) >= 2
+    clock.now += 86_400 + 60  # the next day, 60 s in: yesterday's last shard may still take a line
+    with open(tmp_path / day1[-1], "a") as f:
+        f.write(json.dumps({"won": False, "model_version": "1"}) + "\n")
+    save(b, _round("1", True))
+    assert a.stats().total.rounds == 7
+    clock.now += CLOSE_AFTER_DAY_S
+    assert a.stats().total.rounds == 7  # yesterday's last shard, read to its end, is closed now
+    opened: list[str] = []
+
+    def counting_open(path: Any, *args: Any, **kw: Any) -> Any:
+        opened.append(Path(path).name)
+        return open(path, *args, **kw)
+
+    save(b, _round("1", False))
+    monkeypatch.setattr(rounds, "open", counting_open, raising=False)
+    assert a.stats().total.rounds == 8
+    assert opened == ["rounds-20261201-0001.jsonl"]  # today's shard only
+    size = (tmp_path / day1[0]).stat().st_size
+    before = a.used_bytes()
+    (tmp_path / day1[0]).unlink()  # an operator frees space after pushing it to the DVC remote
+    assert a.used_bytes() == before - size
 
 
 def test_replicas_sharing_the_folder_agree_and_damaged_lines_are_skipped(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ shard of a past day or a full one is closed and never written again, so `dvc add
 new shards. `tombstones.jsonl` lists the players who withdrew consent (the `player` stage drops
 their rounds). The shards are the source of truth, shared by every replica on the same volume: the
 counts, the used tickets and each client's rounds of the day are rebuilt by reading only what was
-appended since the last look, so they agree across replicas and survive a restart.
+appended since the last look, so they agree across replicas and survive a restart. A closed shard,
+once read to its end, is not opened again: on a network volume (the cluster's shared claim) each
+open is a round trip, and a year of shards would otherwise be reopened on every save and every look.
 
 A write happens under an exclusive lock of the folder (`.rounds.lock`), after the checks that need
 the shared state (ticket unused, client under its daily quota, total under the disk budget), as one
@@ -36,6 +38,9 @@ OTHER_VERSIONS = "other"
 MAX_VERSION_KEYS = 32  # /rounds/stats stays small whatever was written to the shards
 SHARD_MAX_BYTES = 16 << 20
 LOCK_FILE = ".rounds.lock"
+# A past day's last shard counts as closed only this long after its day ended (UTC): replicas on other
+# nodes choose the day by their own clocks, and one running a little behind may still append to it.
+CLOSE_AFTER_DAY_S = 600.0
 __all__ = ["LEGACY_FILE", "TOMBSTONES", "shard_paths"]  # the folder's layout, for callers of this module
 
 
@@ -70,6 +75,8 @@ class RoundStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._offsets: dict[str, int] = {}
+        self._sizes: dict[str, int] = {}
+        self._closed: set[str] = set()  # shards read to their end that no one appends to any more
         self._won: dict[str, int] = defaultdict(int)
         self._lost: dict[str, int] = defaultdict(int)
         self._used_tickets: dict[str, int] = {}  # nonce -> issued (ms), pruned after the ticket TTL
@@ -190,22 +197,37 @@ class RoundStore:
             if today != self._day:
                 self._day, self._client_today = today, Counter()
             total = 0
-            for path in shard_paths(self.folder):
-                try:
-                    with open(path, "rb") as f:
-                        f.seek(self._offsets.get(path.name, 0))
-                        chunk = f.read()
-                        total += f.tell()
-                except FileNotFoundError:
-                    continue
-                end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next call
-                for raw in chunk[:end].splitlines():
-                    self._count(raw)
-                self._offsets[path.name] = self._offsets.get(path.name, 0) + end
+            paths = shard_paths(self.folder)
+            last_of_day = {
+                m[1]: p.name for p in paths if (m := SHARD_NAME.match(p.name))
+            }  # sorted: last wins
+            for path in paths:
+                name = path.name
+                if name not in self._closed:
+                    self._read_new_lines(path)
+                    if self._offsets.get(name) == self._sizes.get(name) and _closed(name, last_of_day, now):
+                        self._closed.add(name)
+                total += self._sizes.get(name, 0)
             self._bytes = total
             horizon = (now - ticket_ttl_s) * 1000
             for nonce in [n for n, issued in self._used_tickets.items() if issued < horizon]:
                 del self._used_tickets[nonce]
+
+    def _read_new_lines(self, path: Path) -> None:
+        """Count the complete lines appended to `path` since the last read (under self._lock)."""
+        start = self._offsets.get(path.name, 0)
+        try:
+            with open(path, "rb") as f:
+                f.seek(start)
+                chunk = f.read()
+                self._sizes[path.name] = f.tell()
+        except FileNotFoundError:  # removed since the listing (an operator freeing space)
+            self._sizes.pop(path.name, None)
+            return
+        end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next call
+        for raw in chunk[:end].splitlines():
+            self._count(raw)
+        self._offsets[path.name] = start + end
 
     def _count(self, raw: bytes) -> None:
         try:
@@ -221,6 +243,19 @@ class RoundStore:
                 self._client_today[str(rec["client"])] += 1
         except (ValueError, KeyError, TypeError, AttributeError):
             return  # a damaged line is skipped, never fatal
+
+
+def _closed(name: str, last_of_day: dict[str, str], now: float) -> bool:
+    """Whether no replica appends to this rounds file any more: the legacy single file, a shard with a
+    later one of its day (only a day's last shard takes rounds), or the last shard of a day that ended
+    more than CLOSE_AFTER_DAY_S ago."""
+    match = SHARD_NAME.match(name)
+    if match is None:
+        return name == LEGACY_FILE
+    if last_of_day.get(match[1]) != name:
+        return True
+    day_end = datetime.strptime(match[1], "%Y%m%d").replace(tzinfo=UTC).timestamp() + 86_400
+    return now > day_end + CLOSE_AFTER_DAY_S
 
 
 def _today(now: float) -> str:
