@@ -25,6 +25,7 @@ import os
 import threading
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -97,31 +98,33 @@ def _predict_p50(ws_url: str, seconds: float, stop: threading.Event | None = Non
 
 
 def _flood(
-    url: str, ws_url: str, seconds: float, payload: str, results: list[tuple[str, int, float]]
+    url: str, ws_url: str, seconds: float, payload: str, deal: bool, results: list[tuple[str, int, float]]
 ) -> None:
-    with connect(ws_url) as ws, httpx.Client(base_url=url, timeout=30) as client:
+    with ExitStack() as stack:
+        ws = stack.enter_context(connect(ws_url)) if deal else None
+        client = stack.enter_context(httpx.Client(base_url=url, timeout=30))
         end = time.monotonic() + seconds
         n = 0
         while time.monotonic() < end:
             n += 1
-            ws.send(json.dumps({"type": "deal", "id": n}))
-            dealt = json.loads(ws.recv())
-            body = payload.replace('"__TICKET__"', json.dumps(dealt["ticket"])).replace(
-                '"__TARGET__"', str(dealt["target"])
-            )
-            kind = "ticket"
+            ticket, target = "", 1
+            if ws is not None:  # a script that plays: a genuine ticket for every post
+                ws.send(json.dumps({"type": "deal", "id": n}))
+                dealt = json.loads(ws.recv())
+                ticket, target = dealt["ticket"], dealt["target"]
             if n % 10 == 0:  # now and then, a post without any ticket
-                body, kind = body.replace(json.dumps(dealt["ticket"]), '""'), "no ticket"
+                ticket = ""
+            body = payload.replace('"__TICKET__"', json.dumps(ticket)).replace('"__TARGET__"', str(target))
             t0 = time.perf_counter()
             res = client.post("/rounds", content=body, headers={"content-type": "application/json"})
-            results.append((kind, res.status_code, time.perf_counter() - t0))
+            results.append(("ticket" if ticket else "no ticket", res.status_code, time.perf_counter() - t0))
 
 
-def _flooder(url: str, ws_url: str, seconds: float, payload: str, go: Any, out: Any) -> None:
+def _flooder(url: str, ws_url: str, seconds: float, payload: str, deal: bool, go: Any, out: Any) -> None:
     """The flooding client, in a process of its own: CONNECTIONS threads from one address."""
     results: list[tuple[str, int, float]] = []
     threads = [
-        threading.Thread(target=_flood, args=(url, ws_url, seconds, payload, results))
+        threading.Thread(target=_flood, args=(url, ws_url, seconds, payload, deal, results))
         for _ in range(CONNECTIONS)
     ]
     go.wait()
@@ -138,7 +141,7 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _phase(name: str, settings: dict[str, Any], tmp: Path) -> None:
+def _phase(name: str, settings: dict[str, Any], tmp: Path, deal: bool = True) -> None:
     from guessme_local.procs import free_port
     from guessme_serve.rounds import shard_paths
 
@@ -158,7 +161,9 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path) -> None:
         idle = _predict_p50(ws_url, 3.0)
         payload = json.dumps({**_big_drawing(), "ticket": "__TICKET__", "target": "__TARGET__"})
         go, out = ctx.Event(), ctx.Queue()
-        flooder = ctx.Process(target=_flooder, args=(url, ws_url, FLOOD_S, payload, go, out), daemon=True)
+        flooder = ctx.Process(
+            target=_flooder, args=(url, ws_url, FLOOD_S, payload, deal, go, out), daemon=True
+        )
         flooder.start()
         time.sleep(3.0)  # the flooder has imported and waits
         assert server.pid is not None
@@ -178,6 +183,7 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path) -> None:
         refused = [s for _, code, s in results if code == 429]
         quota = settings.get("rounds_per_client_per_day", 200)
         p50, p99 = _percentile(refused, 0.5), _percentile(refused, 0.99)
+        included = "deals and guesses" if deal else "guesses"
         print(
             f"\n[{name}] {FLOOD_S:.0f} s, {CONNECTIONS} connections, one client, "
             f"{len(payload) / 1024:.0f} kB a round: {len(results)} posts, by status {codes}\n"
@@ -185,13 +191,59 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path) -> None:
             f"{used_mb:.2f} MB on disk (budget {BUDGET_MB:g} MB)\n"
             f"[{name}] 429 answer: p50 {p50:.2f} ms, p99 {p99:.2f} ms\n"
             f"[{name}] server CPU during the flood: {cpu:.1f} s in {wall:.1f} s "
-            f"({cpu / max(len(results), 1) * 1e3:.2f} ms per post, guesses and deals included)\n"
+            f"({cpu / max(len(results), 1) * 1e3:.2f} ms per post, {included} included)\n"
             f"[{name}] live guess p50: idle {idle:.2f} ms, during the flood {loaded:.2f} ms "
             f"(ratio {loaded / idle:.2f}x)"
         )
     finally:
         server.terminate()
         server.join(10)
+
+
+def _app_refusal_us(tmp: Path, body_bytes: int, n: int = 5000) -> float:
+    """CPU microseconds the app itself spends on one POST /rounds refused from its head (over the daily
+    quota): the ASGI app called in process, no server, no socket; its body is never asked for."""
+    import asyncio
+
+    from guessme_serve.api import bind_service, create_api
+    from guessme_serve.model_holder import ModelHolder
+    from guessme_serve.rounds import RoundStore
+    from guessme_serve.service import GuessmeService, ServiceSettings
+    from guessme_serve.tickets import TicketSigner
+
+    service = GuessmeService(ModelHolder(), RoundStore(tmp / "in-process"), TicketSigner(os.urandom(32)))
+    service.apply(ServiceSettings(rounds_per_client_per_day=0))
+    bind_service(service)
+    app = create_api()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(body_bytes).encode())]
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "POST",
+        "path": "/rounds",
+        "headers": headers,
+        "client": ("10.0.0.1", 1),
+    }
+    scope |= {"asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", "query_string": b""}
+    scope |= {"raw_path": b"/rounds", "root_path": "", "server": ("127.0.0.1", 8000)}
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b" " * body_bytes, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def run(count: int) -> None:
+        for _ in range(count):
+            await app(dict(scope), receive, send)
+
+    asyncio.run(run(200))  # warm up
+    t0 = time.process_time()
+    asyncio.run(run(n))
+    spent = time.process_time() - t0
+    assert set(statuses) == {429}
+    return spent / n * 1e6
 
 
 def test_a_flood_of_saved_rounds(tmp_path: Path) -> None:
@@ -206,3 +258,8 @@ def test_a_flood_of_saved_rounds(tmp_path: Path) -> None:
         },
         tmp_path,
     )
+    # Refusals alone (no deals): what one refused post costs the server process, against what the app
+    # itself spends on it; the rest is the HTTP server and the kernel.
+    refusals = {"round_rate_per_s": 1e6, "round_burst": 1e6, "rounds_per_client_per_day": 0}
+    _phase("refusals", refusals, tmp_path, deal=False)
+    print(f"[refusals] the app's own CPU per refused post: {_app_refusal_us(tmp_path, 80_000):.0f} us")
