@@ -1,7 +1,7 @@
 """Saving rounds under a flood: what one client stores, how fast it is refused, what predictions feel.
 
 One client (one address, four connections, as in issue 17) floods `POST /rounds` for FLOOD_S seconds
-with ~130 kB drawings, each with a genuine ticket dealt over the WebSocket (the worst case: a script
+with ~80 kB drawings, each with a genuine ticket dealt over the WebSocket (the worst case: a script
 that plays), plus posts with no ticket. Printed, per phase:
   - rate: the default limits (a short-term rate per client and a daily quota);
   - quota: the rate limit lifted, a daily quota of QUOTA: what is stored must stop at the quota;
@@ -9,12 +9,14 @@ the counts by status (posts with a ticket and the deliberate posts without one a
 answered 403 until the client is over its limit, 429 after, since the limit is checked first, from
 the request head), rounds stored vs. quota, disk used vs. budget, the 429 answer time (p50, p99), the
 server's CPU time per post during the flood, and the live-guess latency (WebSocket predict, p50)
-during the flood vs. idle, measured in the same run. The server is the real FastAPI app under uvicorn
-in its own process, with an untrained model of the params.yaml architecture (same compute as a
-trained one); the flooding client is a process of its own too, as the player measuring guesses is
-(a player is another machine: in one process the flood's threads would hold the measuring thread's
-GIL). Figures only: nothing asserts a speed. Run: `make bench PYTEST_ARGS="-k rounds"` (noisy on a
-shared machine).
+during the flood vs. idle, measured in the same run; idle is measured before and after the flood, and
+how far those two differ shows the machine's own noise. A third phase, refusals only (no deals),
+sets the server's CPU per refused post against the app's own, measured in process.
+The server is the real FastAPI app under uvicorn in its own process, with an untrained model of the
+params.yaml architecture (same compute as a trained one); the flooding client is a process of its own
+too, apart from the player measuring guesses (a player is another machine: in one process the flood's
+threads would hold the measuring thread's GIL). Figures only: nothing asserts a speed. Run:
+`make bench PYTEST_ARGS="-k rounds"` (noisy on a shared machine).
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def _serve(port: int, folder: str, settings: dict[str, Any]) -> None:
 
 
 def _big_drawing() -> dict[str, Any]:
-    """A long scribble of ~130 kB: many points, like the issue's flood."""
+    """A long scribble of ~80 kB: many points, like the issue's flood (133 kB there)."""
     strokes = [draw(d % 10, height=150, wobble=0.02, seed=d) for d in range(40)]
     pts = [s for group in strokes for s in group]
     dense = [
@@ -174,6 +176,7 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path, deal: bool = True) ->
         results: list[tuple[str, int, float]] = out.get(timeout=FLOOD_S + 60)
         cpu, wall = _cpu_s(server.pid) - cpu0, time.monotonic() - t0
         flooder.join(10)
+        idle_after = _predict_p50(ws_url, 3.0)
         stored = sum(len(p.read_bytes().splitlines()) for p in shard_paths(folder))
         used_mb = sum(p.stat().st_size for p in shard_paths(folder)) / (1 << 20)
         codes = {
@@ -192,8 +195,8 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path, deal: bool = True) ->
             f"[{name}] 429 answer: p50 {p50:.2f} ms, p99 {p99:.2f} ms\n"
             f"[{name}] server CPU during the flood: {cpu:.1f} s in {wall:.1f} s "
             f"({cpu / max(len(results), 1) * 1e3:.2f} ms per post, {included} included)\n"
-            f"[{name}] live guess p50: idle {idle:.2f} ms, during the flood {loaded:.2f} ms "
-            f"(ratio {loaded / idle:.2f}x)"
+            f"[{name}] live guess p50: idle {idle:.2f} ms before, {idle_after:.2f} ms after; during the "
+            f"flood {loaded:.2f} ms (ratio {loaded / ((idle + idle_after) / 2):.2f}x their mean)"
         )
     finally:
         server.terminate()
