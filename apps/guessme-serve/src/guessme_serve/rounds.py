@@ -198,9 +198,8 @@ class RoundStore:
                 self._day, self._client_today = today, Counter()
             total = 0
             paths = shard_paths(self.folder)
-            last_of_day = {
-                m[1]: p.name for p in paths if (m := SHARD_NAME.match(p.name))
-            }  # sorted: last wins
+            # Sorted by name, so each day maps to its highest sequence number: the one shard it appends to.
+            last_of_day = {m[1]: p.name for p in paths if (m := SHARD_NAME.match(p.name))}
             for path in paths:
                 name = path.name
                 if name not in self._closed:
