@@ -286,7 +286,9 @@ def built_ray_pods(service: Obj) -> list[tuple[str, Obj]]:
     return [
         (
             where,
-            kuberay_pod(g["template"]["spec"], autoscaled and where == "headGroupSpec", g["rayStartParams"]),
+            kuberay_pod(
+                g["template"]["spec"], autoscaled and where == "headGroupSpec", g.get("rayStartParams", {})
+            ),
         )
         for where, g in groups.items()
     ]
