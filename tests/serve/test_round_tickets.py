@@ -109,6 +109,22 @@ def test_a_flood_is_answered_429_stores_at_most_the_quota_and_predictions_go_on(
     assert client.post("/rounds", content=b"{not even json").status_code == 429  # refused before parsing
 
 
+def test_a_post_without_a_ticket_is_403_until_the_client_is_over_its_limit_then_429(
+    client: TestClient, service: GuessmeService
+) -> None:
+    # The order behind bench_rounds' few 403s: the client's limits are checked first, from the request
+    # head (cheap, before the body is read), the ticket only in the body. A post without a ticket is
+    # refused 403 while its client is under the limits, 429 once over them; neither stores anything.
+    service.apply(ServiceSettings(round_rate_per_s=1000, round_burst=1000, rounds_per_client_per_day=2))
+    no_ticket = {**round_body(service), "ticket": ""}
+    first = client.post("/rounds", json=no_ticket)
+    assert (first.status_code, first.json()["code"]) == (403, "invalid_ticket")
+    assert [client.post("/rounds", json=round_body(service)).status_code for _ in range(2)] == [201, 201]
+    over = client.post("/rounds", json=no_ticket)
+    assert (over.status_code, over.json()["code"]) == (429, "daily_quota")
+    assert len(stored(service)) == 2
+
+
 def test_a_full_disk_budget_answers_507_and_predictions_go_on(
     client: TestClient, service: GuessmeService
 ) -> None:
