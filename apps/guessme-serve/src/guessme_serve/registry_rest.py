@@ -2,11 +2,14 @@
 
 A version's record (`model-versions/get`), where its artifacts live (`model-versions/get-download-uri`),
 its run's metrics (`runs/get`), and one file of its artifacts through the tracking server's artifact
-proxy (`mlflow-artifacts`: the servers run with `--artifacts-destination`, localdev/guessme_local/
-mlflow_server.py and platform/mlflow/mlflow.yaml, so a logged model's artifact location is
-`mlflow-artifacts:/<path>`, served at `<tracking URI>/api/2.0/mlflow-artifacts/artifacts/<path>`, as
-MLflow's own client resolves it in mlflow/store/artifact/mlflow_artifacts_repo.py `resolve_uri`).
-Each is one small HTTP request, so a replica learns a version in milliseconds.
+proxy. Both servers run with `--artifacts-destination` and no `--default-artifact-root`
+(localdev/guessme_local/mlflow_server.py, platform/mlflow/mlflow.yaml), so new experiments' artifacts
+live under `mlflow-artifacts:/` (MLflow 3.17 mlflow/utils/server_cli_utils.py
+`resolve_default_artifact_root`) and `mlflow-artifacts:/<path>` is served at
+`<tracking URI>/api/2.0/mlflow-artifacts/artifacts/<path>`, as MLflow's own client resolves it
+(mlflow/store/artifact/mlflow_artifacts_repo.py `resolve_uri`); a missing file is a 404. Each read is
+one small HTTP request, so a replica learns a version in milliseconds. Artifacts anywhere else
+(`runs:/`, `s3://`, a proxy on another host) are not read here: the caller falls back to MLflow.
 
 Credentials: MLFLOW_TRACKING_TOKEN (Bearer) or MLFLOW_TRACKING_USERNAME/PASSWORD (Basic), the
 environment variables MLflow's client itself sends (mlflow/utils/rest_utils.py); MLflow's other auth
