@@ -73,6 +73,9 @@ def handler_for(registry: Registry, prefix: str = "") -> type[StubHandler]:
     class Handler(StubHandler):
         def do_GET(self) -> None:
             url = urlparse(self.path)
+            if not url.path.startswith(prefix):  # a server under a path answers nothing outside it
+                self.send_json(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": url.path})
+                return
             path, query = url.path.removeprefix(prefix), {k: v[0] for k, v in parse_qs(url.query).items()}
             registry.seen.append((path, self.headers.get("Authorization")))
             key = f"{query.get('name')}/{query.get('version')}"
