@@ -150,7 +150,12 @@ def test_promotions_are_verified_and_failures_reverted(
         healthy = wait_status(status_file, commit, {HEALTHY})
         assert healthy.healthy_after_s is not None
         healthy_s = healthy.synced_at + healthy.healthy_after_s - committed_at
-        figures.append(f"{good.uri}: commit -> Healthy in {healthy_s:.2f} s")
+        apply_s = healthy.apply_s or 0.0
+        figures.append(
+            f"{good.uri}: commit -> Healthy in {healthy_s:.2f} s (the sync took the commit up after "
+            f"{healthy.synced_at - committed_at:.2f} s, applied it in {apply_s:.2f} s, then saw it served "
+            f"and passing the probe set {healthy.healthy_after_s - apply_s:.2f} s later)"
+        )
 
         expect_reverted("models:/guessme-cnn/999", "load error: models:/guessme-cnn/999")
         expect_reverted(register_broken_artifact(), "load error:")

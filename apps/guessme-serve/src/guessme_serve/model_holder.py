@@ -1,5 +1,12 @@
 """The served model: loaded from the MLflow registry, swapped atomically on reconfigure.
 
+Loading a version reads the registry over its REST API (guessme_serve.registry_rest: no MLflow
+import in the replica) and the version's TorchScript copy, which registration stored and checked
+against the pt2 model (guessme_core.torchscript), through the tracking server's artifact proxy:
+a few HTTP requests and a torch.jit.load, well under a second. A version registered without such a
+copy (before registration made one) is converted by a short-lived child interpreter instead
+(guessme_serve.registry_child: MLflow and torch.export, seconds).
+
 A request reads `holder.current` once and uses that object to the end, so a swap never
 changes the model under a request in flight; the old model is dropped when the last such
 request finishes. A failed load keeps the old model and records the error; so does a candidate that
@@ -8,11 +15,12 @@ sets a threshold, so a model that loads but cannot read digits never reaches a p
 """
 
 import asyncio
-import contextlib
-import json
+import io
+import logging
 import subprocess
 import sys
 import tempfile
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +34,8 @@ import torch
 from guessme_contracts.model_uri import ModelRef
 from guessme_contracts.probes import ProbeScore, packaged_probes, score
 from guessme_core import IMAGE_SIZE, NUM_CLASSES, strokes_to_image, to_batch
+from guessme_core.torchscript import TORCHSCRIPT_ARTIFACT, TORCHSCRIPT_FILE
+from guessme_serve.registry_rest import RegistryRest
 
 MAX_SERVED_VERSIONS = 16
 
@@ -62,26 +72,50 @@ def parse_model_uri(uri: str) -> tuple[str, str]:
 
 LOAD_TIMEOUT_S = 600.0
 
+log = logging.getLogger(__name__)
+
 
 def load_from_registry(uri: str) -> LoadedModel:
     """Load a registered version with its logged metrics; check it answers before it serves.
 
-    MLflow and the torch.export loader run in a child process (registry_child): this process
-    only reads the TorchScript copy it writes, and keeps none of their ~200 MB of imports.
+    A missing or unready version fails at the first request, before any model is read. The
+    version's stored TorchScript copy is loaded directly; without one, registry_child makes one.
     """
-    from guessme_serve import registry_child
+    started = time.perf_counter()
+    ref = ModelRef.parse(uri)
+    registry = RegistryRest.from_env()
+    record = registry.version(ref)
+    data = registry.artifact(record, TORCHSCRIPT_ARTIFACT)
+    if data is not None:
+        module, source = load_torchscript(data, uri), f"its stored {TORCHSCRIPT_ARTIFACT}"
+    else:
+        module, source = load_through_child(uri), "registry_child (no stored TorchScript copy)"
+    check_model(module)
+    loaded = LoadedModel(uri, str(ref.version), module, _now(), registry.metrics(record))
+    log.info("loaded %s from %s in %.2f s", uri, source, time.perf_counter() - started)
+    return loaded
 
-    _, version = parse_model_uri(uri)
+
+def load_torchscript(data: bytes, uri: str) -> torch.jit.ScriptModule:
+    """A TorchScript file's bytes -> the module; a file that is not one fails with a one-line reason."""
+    try:
+        return torch.jit.load(io.BytesIO(data), map_location="cpu")
+    except Exception as exc:  # torch raises RuntimeError with a multi-line C++ trace
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        copy = f"the TorchScript copy of {uri} ({TORCHSCRIPT_ARTIFACT}, {len(data)} bytes)"
+        raise ValueError(f"{copy} does not load: {first}") from None
+
+
+def load_through_child(uri: str) -> torch.jit.ScriptModule:
+    """The fallback: MLflow and the torch.export loader run in a child process (registry_child), which
+    writes a checked TorchScript copy; this process keeps none of their ~200 MB of imports."""
     with tempfile.TemporaryDirectory(prefix="guessme-model-") as tmp:
         cmd = [sys.executable, "-m", "guessme_serve.registry_child", uri, tmp]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=LOAD_TIMEOUT_S, check=False)
         if done.returncode != 0:
             lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
             raise RuntimeError(lines[-1] if lines else f"loader exited with {done.returncode}")
-        module = torch.jit.load(str(Path(tmp) / registry_child.MODEL_FILE), map_location="cpu")
-        metrics = json.loads((Path(tmp) / registry_child.METRICS_FILE).read_text())
-    check_model(module)
-    return LoadedModel(uri, version, module, _now(), metrics)
+        return torch.jit.load(str(Path(tmp) / TORCHSCRIPT_FILE), map_location="cpu")
 
 
 def check_model(module: Callable[[torch.Tensor], torch.Tensor]) -> None:
@@ -101,21 +135,6 @@ def probe_score(model: LoadedModel, min_accuracy: float) -> ProbeScore:
         return {"model_uri": model.uri, "digit": int(model.probabilities([image])[0].argmax())}
 
     return score(predict, model.uri, packaged_probes(), min_accuracy)
-
-
-def version_metrics(name: str, version: str) -> dict[str, float]:
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    mv = client.get_model_version(name, version)
-    metrics: dict[str, float] = {}
-    if mv.run_id:
-        metrics.update(client.get_run(mv.run_id).data.metrics)
-    # Numeric version tags (e.g. test_accuracy set at registration) complete the picture.
-    for key, value in (mv.tags or {}).items():
-        with contextlib.suppress(TypeError, ValueError):
-            metrics.setdefault(key, float(value))
-    return metrics
 
 
 def _now() -> str:

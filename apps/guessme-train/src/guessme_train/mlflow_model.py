@@ -6,11 +6,19 @@ repository's classes), and the signature marks the batch dimension -1 with an in
 batch > 1, so the export keeps it dynamic: the loaded model takes (N, 1, 28, 28) float32 for any
 N >= 1. The loaded object is a torch.fx GraphModule already in inference mode: callers must not
 call `.eval()`/`.train()` on it (it raises), and should wrap calls in `torch.inference_mode()`.
+
+Serving copy: before the version is registered, the logged pt2 model is loaded back from the
+tracking server, traced to TorchScript and checked to answer bit-for-bit like it
+(guessme_core.torchscript), and that copy is added to the logged model's artifacts
+(`torchscript/model.ts`). Serving replicas load it with torch.jit.load over the artifact proxy, without
+MLflow (guessme_serve.model_holder). The version is created only once the copy is stored, so every
+version registered here has one.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +28,7 @@ import torch
 from torch import nn
 
 from guessme_contracts.model_uri import ModelRef
+from guessme_core.torchscript import TORCHSCRIPT_DIR, TORCHSCRIPT_FILE, save_torchscript_copy
 from guessme_train.loop import EpochMetrics
 from guessme_train.params import Params
 
@@ -70,7 +79,8 @@ def log_and_register(
     extra_tags: Mapping[str, str] | None = None,
 ) -> RegisteredModel:
     """One MLflow run (params, per-epoch metrics, test metrics, data version, git commit, artifacts, the
-    model with signature and input example) and one new registered version carrying the test metrics."""
+    model with signature and input example, and its checked TorchScript copy) and one new registered
+    version carrying the test metrics."""
     import mlflow
     import mlflow.pytorch
     from mlflow import MlflowClient
@@ -98,21 +108,19 @@ def log_and_register(
                 serialization_format="pt2",
                 signature=model_signature(),
                 input_example=input_example(params.register.example_batch),
-                registered_model_name=name,
                 # Named, not inferred: inference re-loads the model in a subprocess (slow, no new facts).
                 pip_requirements=[
                     f"torch=={torch.__version__.split('+')[0]}",
                     f"mlflow=={mlflow.__version__}",
                     "numpy",
                 ],
-                await_registration_for=120,
                 # MLflow's serving check sends the example as JSON lists, which this flavor's pyfunc
                 # cannot take; the tests load the model in a fresh process instead.
                 validate_serving_input=False,
             )
-    version = info.registered_model_version
-    if version is None:
-        raise RuntimeError(f"MLflow did not register {name} for run {run.info.run_id}")
+        # The version is created only once its serving copy is stored: no reader sees one without it.
+        store_torchscript_copy(info.model_id, info.model_uri)
+        version = mlflow.register_model(info.model_uri, name, await_registration_for=120).version
     client = MlflowClient()
     for key, value in {**{k: str(v) for k, v in test_metrics.items()}, **tags}.items():
         client.set_model_version_tag(name, str(version), key, value)
@@ -130,3 +138,15 @@ def log_and_register(
         run_id=run.info.run_id,
         metrics={k: float(v) for k, v in test_metrics.items()},
     )
+
+
+def store_torchscript_copy(model_id: str, model_uri: str) -> None:
+    """Load the logged pt2 model back as stored (what the registry will serve), make its checked
+    TorchScript copy and add it to the logged model's artifacts (guessme_core.torchscript names where)."""
+    import mlflow.pytorch
+    from mlflow import MlflowClient
+
+    stored = mlflow.pytorch.load_model(model_uri, map_location="cpu")
+    with tempfile.TemporaryDirectory(prefix="guessme-torchscript-") as tmp:
+        path = save_torchscript_copy(stored, model_uri, Path(tmp) / TORCHSCRIPT_FILE)
+        MlflowClient().log_model_artifact(model_id, str(path), artifact_path=TORCHSCRIPT_DIR)
