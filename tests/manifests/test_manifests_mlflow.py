@@ -93,3 +93,53 @@ def test_a_probe_on_a_validated_path_is_caught(repo_copy: Path) -> None:
     problems = mlflow_host_problems(render(repo_copy / "environments/local"), repo_copy)
     assert len(problems) == 1, problems
     assert "path '/'" in problems[0], problems
+
+
+# Serving replicas download a version's TorchScript copy through the tracking server's artifact proxy
+# (guessme_serve.registry_rest); if artifacts stopped being proxied, every load would silently take
+# the slow registry_child path. MLflow 3.17's `mlflow server` serves artifacts unless
+# `--no-serve-artifacts`, and with no `--default-artifact-root` new experiments then store under
+# `mlflow-artifacts:/` (mlflow/utils/server_cli_utils.py `resolve_default_artifact_root`, run here).
+server_cli_utils = pytest.importorskip(
+    "mlflow.utils.server_cli_utils", reason="MLflow is in the ml environment"
+)
+
+
+def artifact_root(args: list[str], env: dict[str, str]) -> str:
+    """The default artifact root `mlflow server` resolves from `args` (`--flag=value` or `--flag value`)."""
+    pairs = [a.split("=", 1) if a.startswith("--") and "=" in a else [a] for a in args]
+    flat = [part for pair in pairs for part in pair]
+
+    def value(flag: str) -> str:
+        return (
+            VAR_REF.sub(lambda m: env.get(m.group(1), m.group(0)), flat[flat.index(flag) + 1])
+            if flag in flat
+            else ""
+        )
+
+    return str(
+        server_cli_utils.resolve_default_artifact_root(
+            "--no-serve-artifacts" not in flat, value("--default-artifact-root"), value("--backend-store-uri")
+        )
+    )
+
+
+@pytest.mark.parametrize("env", environments())
+def test_the_cluster_server_proxies_artifacts(env: str, rendered: dict[str, list[Obj]]) -> None:
+    container, variables = _server_container(rendered[env])
+    assert artifact_root(container.get("args", []), variables).startswith("mlflow-artifacts:")
+
+
+def test_the_local_server_proxies_artifacts(tmp_path: Path) -> None:
+    from guessme_local.mlflow_server import mlflow_command
+
+    assert artifact_root(mlflow_command(tmp_path, 5000)[3:], {}).startswith("mlflow-artifacts:")
+
+
+def test_a_server_that_stops_proxying_is_caught() -> None:
+    args = ["server", "--backend-store-uri=postgresql://db/mlflow", "--artifacts-destination=s3://bucket"]
+    assert artifact_root(args, {}).startswith("mlflow-artifacts:")
+    assert not artifact_root([*args, "--no-serve-artifacts"], {}).startswith("mlflow-artifacts:")
+    assert not artifact_root([*args, "--default-artifact-root=s3://bucket/mlruns"], {}).startswith(
+        "mlflow-artifacts:"
+    )
