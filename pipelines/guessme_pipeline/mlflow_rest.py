@@ -1,36 +1,25 @@
 """The few MLflow Model Registry calls the DAG makes itself, through MLflow's REST API.
 
 The Airflow environment holds no MLflow client (its pins clash with the serving stack), and these calls
-are one HTTP request each, so starting the ML interpreter for them would cost seconds for nothing.
+are one HTTP request each, so starting the ML interpreter for them would cost seconds for nothing. They
+go through the one plain-HTTP MLflow client (guessme_contracts.mlflow_http), which the serving replica
+uses too: the same server address rule, credentials and one-line errors.
 """
 
-import os
 from typing import Any
 
-import httpx
-
+from guessme_contracts.mlflow_http import MlflowHttp, NotFound, RegistryError
 from guessme_contracts.model_uri import ModelRef
+
+__all__ = ["RegistryError"]  # what callers catch
 
 CHAMPION = "champion"
 
 
-class RegistryError(RuntimeError):
-    """An MLflow registry call failed; the message carries MLflow's answer."""
-
-
-def tracking_uri() -> str:
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    if not uri.startswith(("http://", "https://")):
-        raise RegistryError(f"MLFLOW_TRACKING_URI must name an MLflow server (http...), got {uri!r}")
-    return uri.rstrip("/")
-
-
-def _call(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-    response = httpx.request(method, f"{tracking_uri()}/api/2.0/mlflow/{path}", timeout=30, **kwargs)
-    if not response.is_success:
-        raise RegistryError(f"MLflow {method} {path} -> {response.status_code}: {response.text[:500]}")
-    body: dict[str, Any] = response.json() if response.content else {}
-    return body
+def _call(
+    method: str, path: str, params: dict[str, str] | None = None, json: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return MlflowHttp.from_env().call(method, path, params, json)
 
 
 def set_alias(name: str, alias: str, version: int) -> None:
@@ -40,10 +29,8 @@ def set_alias(name: str, alias: str, version: int) -> None:
 def alias_version(name: str, alias: str) -> int | None:
     try:
         body = _call("GET", "registered-models/alias", params={"name": name, "alias": alias})
-    except RegistryError as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(exc) or "404" in str(exc):
-            return None
-        raise
+    except NotFound:
+        return None
     return int(body["model_version"]["version"])
 
 
@@ -60,10 +47,8 @@ def _model_version(name: str, version: int) -> dict[str, Any] | None:
     """The registry's record of `name` version `version`; None when it holds no such version."""
     try:
         body = _call("GET", "model-versions/get", params={"name": name, "version": str(version)})
-    except RegistryError as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(exc):
-            return None
-        raise
+    except NotFound:
+        return None
     return dict(body["model_version"])
 
 
