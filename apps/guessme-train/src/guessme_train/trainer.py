@@ -275,6 +275,7 @@ def train_ray(params: Params, train: Digits, val: Digits) -> TrainResult:
     import ray
     from ray.train import RunConfig, ScalingConfig
 
+    trainer_class = lean_torch_trainer()  # imports ray.train.torch
     print(f"[ray train] cluster: {connection.how}", flush=True)
     phases.end("connect to Ray, import Ray Train")
     try:
@@ -283,7 +284,7 @@ def train_ray(params: Params, train: Digits, val: Digits) -> TrainResult:
         phases.end("data into the object store")
         for name, value in RAY_TRAIN_ENV.items():
             os.environ.setdefault(name, value)  # Ray Train passes them on to its controller and workers
-        trainer = lean_torch_trainer()(
+        trainer = trainer_class(
             _ray_worker_loop,
             train_loop_config={
                 "params": params,
