@@ -203,15 +203,17 @@ def _check_cluster_gpus(params: Params) -> None:
 
 def lean_torch_trainer() -> type:
     """Ray Train's TorchTrainer less two helper actors that this run has no use for, each one more
-    process (a Python and Ray start, ~1 s of CPU) on the start-up's critical path (Ray 2.60's
-    DataParallelTrainer._create_default_callbacks, ray/train/v2/api/data_parallel_trainer.py):
+    process in the start-up (Python, Ray and Ray Train imports: 1.5-2 s of CPU each on 2 cores, where
+    the controller and the workers start at the same time), from Ray 2.60's
+    DataParallelTrainer._create_default_callbacks (ray/train/v2/api/data_parallel_trainer.py):
 
     - DatasetsCallback starts a DatasetManager actor for Ray Data `datasets`, even when none are
       given; the data here comes through the object store (train_loop_config), so no worker asks it
       for a shard (`dataset_shard_provider` is optional in the workers' train context).
     - PlacementGroupCleanerCallback starts a detached actor that removes the workers' placement group
-      if the controller dies while the job lives on. A training run is its own job (the stage, the
-      RayJob): when it ends, Ray removes the job's placement groups anyway.
+      if the controller dies ungracefully. That group is not detached, so Ray removes it with its
+      creator anyway (ray/util/placement_group.py, `lifetime`), and a training run is its own job
+      (the stage, the RayJob), which ends with it.
     """
     from ray.train.v2._internal.callbacks import DatasetsCallback
     from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
