@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from guessme_train import trainer
 from guessme_train.augment import augment_batch
@@ -25,7 +26,8 @@ from guessme_train.params import Params, load_params
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
 needs_no_cuda = pytest.mark.skipif(CUDA, reason="checks the error on a machine without a GPU")
-PARAMS = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
+REPO = Path(__file__).resolve().parents[2]
+PARAMS = load_params(REPO / "params.yaml")
 AUGMENT = PARAMS.augment
 
 
@@ -54,6 +56,29 @@ def test_plain_loop_with_use_gpu_and_no_gpu_is_a_clear_error() -> None:
     with pytest.raises(NoGPUError, match=r"set `train\.use_gpu: false`"):
         trainer.train_plain(gpu_params(backend="plain"), bars(), bars(), progress=False)
     assert plain_device(False) == torch.device("cpu")
+
+
+@pytest.mark.unit
+@needs_no_cuda
+def test_train_stage_with_use_gpu_and_no_gpu_stops_with_the_error_and_keeps_the_old_model(
+    tmp_path: Path,
+) -> None:
+    from guessme_train import train
+    from guessme_train.datasets import save_digits
+
+    params = tmp_path / "params.yaml"
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["train"] |= {"use_gpu": True, "backend": "plain"}
+    params.write_text(yaml.safe_dump(raw))
+    for split in ("train", "val"):
+        save_digits(tmp_path / "data" / f"{split}.npz", bars(20))
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"the previous run's model")
+    argv = ["--params", str(params), "--data", str(tmp_path / "data"), "--model", str(model)]
+    with pytest.raises(SystemExit, match=r"^\[train\] error: train\.use_gpu is true but this machine has no"):
+        train.main([*argv, "--history", str(tmp_path / "history.json")])
+    assert model.read_bytes() == b"the previous run's model"
+    assert not (tmp_path / "history.json").exists()
 
 
 @pytest.mark.unit

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from guessme_train.checkpoint import save_model
 from guessme_train.datasets import load_digits
+from guessme_train.device import NoGPUError
 from guessme_train.metrics_report import save_history
 from guessme_train.params import load_params
 from guessme_train.trainer import format_phases, process_age, run_training, scale_line
@@ -40,7 +41,10 @@ def main(argv: list[str] | None = None) -> None:
         params = params.replace(train={"backend": args.backend})
     train, val = load_digits(args.data / "train.npz"), load_digits(args.data / "val.npz")
     phases["params and data loading"] = time.perf_counter() - mark
-    result = run_training(params, train, val)
+    try:
+        result = run_training(params, train, val)
+    except NoGPUError as error:  # a setting to change, not a crash: one line, and the old model stays
+        raise SystemExit(f"[train] error: {error}") from error
     phases.update(result.phases)
     mark = time.perf_counter()
     save_model(args.model, result.model, params.model)
