@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,33 @@ def test_a_flood_is_answered_429_stores_at_most_the_quota_and_predictions_go_on(
     rates = [client.post("/rounds", json=round_body(service)).status_code for _ in range(4)]
     assert rates == [201, 201, 429, 429]
     assert client.post("/rounds", content=b"{not even json").status_code == 429  # refused before parsing
+
+
+def test_a_save_in_progress_does_not_hold_up_guesses(
+    client: TestClient, service: GuessmeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save (rasterise, model, append under the folder's file lock) runs off the event loop: while one
+    is still writing, a guess is answered. On the loop, the guess would wait for the save to finish."""
+    writing, release, saved = threading.Event(), threading.Event(), threading.Event()
+    save = service.add_round
+
+    def slow_save(*args: Any) -> Any:
+        writing.set()
+        release.wait(timeout=5)  # a lock held by another replica, or a slow network volume
+        saved.set()
+        return save(*args)
+
+    monkeypatch.setattr(service, "add_round", slow_save)
+    body = round_body(service)
+    with ThreadPoolExecutor(1) as pool:
+        posted = pool.submit(client.post, "/rounds", json=body)
+        assert writing.wait(timeout=10)
+        guess = client.post("/predict", json=STROKES)
+        answered_while_writing = not saved.is_set()
+        release.set()
+        assert posted.result().status_code == 201
+    assert guess.status_code == 200
+    assert answered_while_writing
 
 
 def test_a_post_without_a_ticket_is_403_until_the_client_is_over_its_limit_then_429(

@@ -4,6 +4,7 @@ Routes are plain functions reading the replica's service (bound once per process
 same API runs inside Ray Serve (app.py) and, for the benchmark baseline, under plain uvicorn.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -111,20 +112,25 @@ def round_client(request: Request) -> str:
     return str(client)
 
 
+# The player-data routes run in a worker thread: a save rasterises the drawing, reads it with the model
+# and appends under the data folder's file lock (a shared network volume on a cluster). On the event loop
+# that work would stall every socket's guesses for its whole length (17-33 ms a save on 2 busy cores).
+
+
 async def add_round(body: RoundIn, client: str = Depends(round_client)) -> RoundCreated:
     """Store a finished round (only with the player's consent) with the ticket the server dealt for it."""
-    return current_service().add_round(body, client)
+    return await asyncio.to_thread(current_service().add_round, body, client)
 
 
 async def withdraw(body: Withdrawal, client: str = Depends(round_client)) -> dict[str, str]:
     """Delete my drawings: every future data version leaves this player's rounds out."""
-    current_service().withdraw(body)
+    await asyncio.to_thread(current_service().withdraw, body)
     return {"status": "withdrawn"}
 
 
 async def round_stats() -> RoundStats:
     """Rounds won and lost, in total and per model version."""
-    return current_service().round_stats()
+    return await asyncio.to_thread(current_service().round_stats)
 
 
 async def websocket(ws: WebSocket) -> None:
