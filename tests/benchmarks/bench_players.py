@@ -339,6 +339,75 @@ def memory_line(dashboard_url: str) -> str:
     )
 
 
+# --- where the CPU goes ----------------------------------------------------------------------
+
+_TICK_S = os.sysconf("SC_CLK_TCK")  # /proc counts CPU time in clock ticks
+
+
+def _role(pid: int, clients: set[int]) -> str:
+    """Which part of the request path a process is: by its command line (Ray names its workers)."""
+    if pid in clients:
+        return "clients"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "gone"
+    for needle, role in (
+        ("ServeReplica", "replicas"),
+        ("haproxy", "haproxy"),
+        ("ProxyActor", "serve proxy"),
+        ("ServeController", "serve controller"),
+    ):
+        if needle in cmd:
+            return role
+    return "ray core (gcs, raylet, dashboard...)"
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of one process, in seconds (/proc/PID/stat fields 14 and 15)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK_S
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy, all cores (/proc/stat: everything but idle + iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / _TICK_S
+
+
+def cpu_snapshot(stack_sid: int, clients: set[int]) -> tuple[float, dict[int, tuple[str, float]]]:
+    """The machine's busy seconds, and each process of the Ray stack (its session) and of the
+    client processes with its role and CPU seconds so far."""
+    procs: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            pid = int(entry.name)
+            if pid in clients or _sid(pid) == stack_sid:
+                procs[pid] = (_role(pid, clients), _cpu_s(pid))
+    return _machine_busy_s(), procs
+
+
+def cpu_line(
+    before: tuple[float, dict[int, tuple[str, float]]],
+    after: tuple[float, dict[int, tuple[str, float]]],
+    predictions: int,
+) -> str:
+    """CPU milliseconds per prediction by role between two snapshots; the rest of the machine's busy
+    time is other work on the shared host (not this benchmark)."""
+    per_role: dict[str, float] = {}
+    for pid, (role, cpu) in after[1].items():
+        start = before[1].get(pid, (role, 0.0))[1]
+        per_role[role] = per_role.get(role, 0.0) + max(0.0, cpu - start)
+    ours = sum(per_role.values())
+    per_role["rest of the machine"] = max(0.0, after[0] - before[0] - ours)
+    n = max(1, predictions)
+    parts = ", ".join(f"{role} {s * 1e3 / n:.2f}" for role, s in sorted(per_role.items(), key=lambda kv: -kv[1]))
+    return f"CPU ms per prediction: {parts}"
+
+
 def _sid(pid: int) -> int:
     try:
         return os.getsid(pid)
