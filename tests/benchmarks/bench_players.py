@@ -10,9 +10,12 @@
   after the kill.
 The floor is the work itself in this process (preprocessing + forward, one torch thread, one
 drawing at a time) on the same drawings, measured in the same run; every figure is also printed
-as a ratio to it. Clients run in spawned processes (no torch in them, like a browser), each
-from its own address (x-real-ip, the proxy header the app is told to trust here). Figures
-only: nothing here asserts a speed. Sizes: BENCH_PLAYERS, BENCH_DRAWING, BENCH_SECONDS.
+as a ratio to it. Where the CPU goes: each scenario also prints CPU milliseconds per prediction
+for the replicas, HAProxy, the rest of the Ray stack (/proc, by process) and the clients (their own
+count), and what other work on the shared host took meanwhile. Clients run in spawned processes
+(no torch in them, like a browser), each from its own address (x-real-ip, the proxy header the
+app is told to trust here). Figures only: nothing here asserts a speed.
+Sizes: BENCH_PLAYERS, BENCH_DRAWING, BENCH_SECONDS.
 """
 
 from __future__ import annotations
@@ -206,7 +209,9 @@ def run_clients(
     url: str, proc: int, n_idle: int, n_drawing: int, seconds: float, resend: bool
 ) -> dict[str, Any]:
     """One client process: its idle tabs and drawing players. Runs in a spawned interpreter."""
-    return asyncio.run(_clients(url, proc, n_idle, n_drawing, seconds, resend))
+    cpu = time.process_time()
+    result = asyncio.run(_clients(url, proc, n_idle, n_drawing, seconds, resend))
+    return {**result, "cpu_s": time.process_time() - cpu}
 
 
 async def _clients(
@@ -271,7 +276,9 @@ async def _clients(
 
 
 def run_eager(url: str, proc: int, clients: int, seconds: float) -> dict[str, Any]:
-    return asyncio.run(_eager(url, proc, clients, seconds))
+    cpu = time.process_time()
+    result = asyncio.run(_eager(url, proc, clients, seconds))
+    return {**result, "cpu_s": time.process_time() - cpu}
 
 
 async def _eager(url: str, proc: int, clients: int, seconds: float) -> dict[str, Any]:
@@ -344,10 +351,8 @@ def memory_line(dashboard_url: str) -> str:
 _TICK_S = os.sysconf("SC_CLK_TCK")  # /proc counts CPU time in clock ticks
 
 
-def _role(pid: int, clients: set[int]) -> str:
-    """Which part of the request path a process is: by its command line (Ray names its workers)."""
-    if pid in clients:
-        return "clients"
+def _role(pid: int) -> str:
+    """Which part of the request path a Ray-stack process is: by its command line (Ray names its workers)."""
     try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
@@ -360,7 +365,7 @@ def _role(pid: int, clients: set[int]) -> str:
     ):
         if needle in cmd:
             return role
-    return "ray core (gcs, raylet, dashboard...)"
+    return "ray core"
 
 
 def _cpu_s(pid: int) -> float:
@@ -378,34 +383,31 @@ def _machine_busy_s() -> float:
     return (sum(values) - values[3] - values[4]) / _TICK_S
 
 
-def cpu_snapshot(stack_sid: int, clients: set[int]) -> tuple[float, dict[int, tuple[str, float]]]:
-    """The machine's busy seconds, and each process of the Ray stack (its session) and of the
-    client processes with its role and CPU seconds so far."""
+CpuSnapshot = tuple[float, dict[int, tuple[str, float]]]
+
+
+def cpu_snapshot(stack_sid: int) -> CpuSnapshot:
+    """The machine's busy seconds, and each process of the Ray stack (its session) with its role and
+    CPU seconds so far."""
     procs: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            pid = int(entry.name)
-            if pid in clients or _sid(pid) == stack_sid:
-                procs[pid] = (_role(pid, clients), _cpu_s(pid))
+        if entry.name.isdigit() and _sid(int(entry.name)) == stack_sid:
+            procs[int(entry.name)] = (_role(int(entry.name)), _cpu_s(int(entry.name)))
     return _machine_busy_s(), procs
 
 
-def cpu_line(
-    before: tuple[float, dict[int, tuple[str, float]]],
-    after: tuple[float, dict[int, tuple[str, float]]],
-    predictions: int,
-) -> str:
-    """CPU milliseconds per prediction by role between two snapshots; the rest of the machine's busy
-    time is other work on the shared host (not this benchmark)."""
-    per_role: dict[str, float] = {}
+def cpu_line(before: CpuSnapshot, after: CpuSnapshot, predictions: int, clients_s: float) -> str:
+    """CPU milliseconds per prediction by role between two snapshots (`clients_s`: what the client
+    processes report for themselves); the rest of the machine's busy time is other work on the
+    shared host, not this benchmark."""
+    per_role: dict[str, float] = {"clients": clients_s}
     for pid, (role, cpu) in after[1].items():
         start = before[1].get(pid, (role, 0.0))[1]
         per_role[role] = per_role.get(role, 0.0) + max(0.0, cpu - start)
-    ours = sum(per_role.values())
-    per_role["rest of the machine"] = max(0.0, after[0] - before[0] - ours)
+    per_role["other work on the host"] = max(0.0, after[0] - before[0] - sum(per_role.values()))
     n = max(1, predictions)
-    parts = ", ".join(f"{role} {s * 1e3 / n:.2f}" for role, s in sorted(per_role.items(), key=lambda kv: -kv[1]))
-    return f"CPU ms per prediction: {parts}"
+    ranked = sorted(per_role.items(), key=lambda kv: -kv[1])
+    return "CPU ms per prediction: " + ", ".join(f"{role} {s * 1e3 / n:.2f}" for role, s in ranked)
 
 
 def _sid(pid: int) -> int:
@@ -416,15 +418,17 @@ def _sid(pid: int) -> int:
 
 
 def floor(model_uri: str, bodies: list[str]) -> list[float]:
-    """Preprocessing + forward for each message in this process, one at a time, one torch thread."""
+    """Preprocessing + forward for each message in this process, one at a time, one torch thread, with
+    the model as the replica serves it (guessme_serve.inference)."""
     import torch
 
+    from guessme_serve.inference import optimizing
     from guessme_serve.model_holder import load_from_registry
     from guessme_serve.schemas import Drawing
     from guessme_serve.service import to_image
 
     torch.set_num_threads(1)
-    model = load_from_registry(model_uri)
+    model = optimizing(load_from_registry)(model_uri)
     parsed = [Drawing.model_validate(json.loads(b)) for b in bodies]
     for d in parsed[:50]:  # warm-up
         model.probabilities([to_image(d)])
@@ -463,7 +467,9 @@ def test_players_at_scale(bench_app: Any, trained_model: Any) -> None:
     url = bench_app.ws_url
     procs = CLIENT_PROCESSES
     idle_total = max(0, PLAYERS - DRAWING)
+    stack = os.getsid(int(replicas(bench_app.dashboard_url)[0]["pid"]))
     with _spawn(procs) as pool:
+        players_cpu0 = cpu_snapshot(stack)
         jobs = [
             pool.submit(
                 run_clients, url, p, idle_total // procs + (p < idle_total % procs),
@@ -472,9 +478,12 @@ def test_players_at_scale(bench_app: Any, trained_model: Any) -> None:
             for p in range(procs)
         ]  # fmt: skip
         parts = [j.result(timeout=600) for j in jobs]
+        players_cpu1 = cpu_snapshot(stack)
         mem_players = memory_line(bench_app.dashboard_url)
+        eager_cpu0 = cpu_snapshot(stack)
         eager_jobs = [pool.submit(run_eager, url, p, EAGER // procs, 10.0) for p in range(procs)]
         eager = [j.result(timeout=600) for j in eager_jobs]
+        eager_cpu1 = cpu_snapshot(stack)
     mem_eager = memory_line(bench_app.dashboard_url)
 
     game_bodies = [b for d in drawings(12, seed=7) for b, _ in frames(d)]
@@ -508,8 +517,12 @@ def test_players_at_scale(bench_app: Any, trained_model: Any) -> None:
     )
     print(_row("players", lat, len(lat) / elapsed, floor_game) + "   (goal: none refused, p99 <= 100 ms)")
     print(f"  {mem_players}")
+    clients_s = sum(p["cpu_s"] for p in parts)
+    players_cpu = cpu_line(players_cpu0, players_cpu1, len(lat), clients_s)
+    print(f"  {players_cpu} (the {PLAYERS} handshakes included)")
     print(f"eager: {EAGER} clients, whole digits back to back, errors {sum(e['errors'] for e in eager)}")
     print(_row("eager", e_lat, len(e_lat) / e_elapsed, floor_eager) + "   (goal >= 1000/s, p99 <= 60 ms)")
+    print(f"  {cpu_line(eager_cpu0, eager_cpu1, len(e_lat), sum(e['cpu_s'] for e in eager))}")
     print(f"  {mem_eager}")
     assert lat
     assert e_lat
