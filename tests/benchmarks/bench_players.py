@@ -359,6 +359,7 @@ def _role(pid: int) -> str:
         return "gone"
     for needle, role in (
         ("ServeReplica", "replicas"),
+        ("guessme_serve.registry_child", "model loading (a starting replica's child)"),
         ("haproxy", "haproxy"),
         ("ProxyActor", "serve proxy"),
         ("ServeController", "serve controller"),
