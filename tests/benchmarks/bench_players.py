@@ -3,16 +3,21 @@
 - players: PLAYERS sockets open, of which DRAWING draw like the game does: every 120 ms the
   drawing so far (strokes grow point by point), at once on each pen-up, then a pause for the
   result and the next digit; the others are idle tabs that never send.
-- eager: EAGER clients, each sending a whole drawn digit as soon as its previous answer is back.
+- eager: EAGER clients, each sending a whole drawn digit as soon as its previous answer is back,
+  once the replicas the players phase asked the autoscaler for are running (a replica importing
+  torch on the same two cores is a start-up cost, not serving capacity).
 - crash: DRAWING_CRASH players drawing while one replica is killed with SIGKILL; the clients
   behave like the game (reconnect with backoff, send the unanswered drawing again), and the
   figures are the game's: guesses that never got an answer, and the longest wait for answers
   after the kill.
 The floor is the work itself in this process (preprocessing + forward, one torch thread, one
 drawing at a time) on the same drawings, measured in the same run; every figure is also printed
-as a ratio to it. Clients run in spawned processes (no torch in them, like a browser), each
-from its own address (x-real-ip, the proxy header the app is told to trust here). Figures
-only: nothing here asserts a speed. Sizes: BENCH_PLAYERS, BENCH_DRAWING, BENCH_SECONDS.
+as a ratio to it. Where the CPU goes: each scenario also prints CPU milliseconds per prediction
+for the replicas, HAProxy, the rest of the Ray stack (/proc, by process) and the clients (their own
+count), and what other work on the shared host took meanwhile. Clients run in spawned processes
+(no torch in them, like a browser), each from its own address (x-real-ip, the proxy header the
+app is told to trust here). Figures only: nothing here asserts a speed.
+Sizes: BENCH_PLAYERS, BENCH_DRAWING, BENCH_SECONDS.
 """
 
 from __future__ import annotations
@@ -206,7 +211,9 @@ def run_clients(
     url: str, proc: int, n_idle: int, n_drawing: int, seconds: float, resend: bool
 ) -> dict[str, Any]:
     """One client process: its idle tabs and drawing players. Runs in a spawned interpreter."""
-    return asyncio.run(_clients(url, proc, n_idle, n_drawing, seconds, resend))
+    cpu = time.process_time()
+    result = asyncio.run(_clients(url, proc, n_idle, n_drawing, seconds, resend))
+    return {**result, "cpu_s": time.process_time() - cpu}
 
 
 async def _clients(
@@ -271,7 +278,9 @@ async def _clients(
 
 
 def run_eager(url: str, proc: int, clients: int, seconds: float) -> dict[str, Any]:
-    return asyncio.run(_eager(url, proc, clients, seconds))
+    cpu = time.process_time()
+    result = asyncio.run(_eager(url, proc, clients, seconds))
+    return {**result, "cpu_s": time.process_time() - cpu}
 
 
 async def _eager(url: str, proc: int, clients: int, seconds: float) -> dict[str, Any]:
@@ -318,12 +327,30 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
-def replicas(dashboard_url: str) -> list[dict[str, Any]]:
+def _deployment(dashboard_url: str) -> dict[str, Any]:
     from guessme_local.ray_head import auth_headers
 
     res = httpx.get(f"{dashboard_url}/api/serve/applications/", headers=auth_headers(), timeout=30)
-    app = res.json()["applications"]["guessme"]
-    return [r for r in app["deployments"]["GuessmeServe"]["replicas"] if r.get("state") == "RUNNING"]
+    return dict(res.json()["applications"]["guessme"]["deployments"]["GuessmeServe"])
+
+
+def replicas(dashboard_url: str) -> list[dict[str, Any]]:
+    return [r for r in _deployment(dashboard_url)["replicas"] if r.get("state") == "RUNNING"]
+
+
+def settle(dashboard_url: str, timeout: float = 240.0) -> str:
+    """Wait until the autoscaler's last decision has taken effect (the deployment HEALTHY, every
+    replica RUNNING), so that a phase measures serving, not replicas importing torch and loading
+    the model on the same cores; says what it waited for."""
+    t0 = time.monotonic()
+    while True:
+        dep = _deployment(dashboard_url)
+        states = sorted(str(r.get("state")) for r in dep["replicas"])
+        if dep.get("status") == "HEALTHY" and set(states) == {"RUNNING"}:
+            return f"{len(states)} replicas RUNNING after {time.monotonic() - t0:.0f} s"
+        if time.monotonic() - t0 > timeout:
+            return f"not settled within {timeout:.0f} s: {dep.get('status')} {states}"
+        time.sleep(1.0)
 
 
 def memory_line(dashboard_url: str) -> str:
@@ -339,6 +366,71 @@ def memory_line(dashboard_url: str) -> str:
     )
 
 
+# --- where the CPU goes ----------------------------------------------------------------------
+
+_TICK_S = os.sysconf("SC_CLK_TCK")  # /proc counts CPU time in clock ticks
+
+
+def _role(pid: int) -> str:
+    """Which part of the request path a Ray-stack process is: by its command line (Ray names its workers)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "gone"
+    for needle, role in (
+        ("ServeReplica", "replicas"),
+        ("guessme_serve.registry_child", "model loading (a starting replica's child)"),
+        ("haproxy", "haproxy"),
+        ("ProxyActor", "serve proxy"),
+        ("ServeController", "serve controller"),
+    ):
+        if needle in cmd:
+            return role
+    return "ray core"
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of one process, in seconds (/proc/PID/stat fields 14 and 15)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK_S
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy, all cores (/proc/stat: everything but idle + iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / _TICK_S
+
+
+CpuSnapshot = tuple[float, dict[int, tuple[str, float]]]
+
+
+def cpu_snapshot(stack_sid: int) -> CpuSnapshot:
+    """The machine's busy seconds, and each process of the Ray stack (its session) with its role and
+    CPU seconds so far."""
+    procs: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _sid(int(entry.name)) == stack_sid:
+            procs[int(entry.name)] = (_role(int(entry.name)), _cpu_s(int(entry.name)))
+    return _machine_busy_s(), procs
+
+
+def cpu_line(before: CpuSnapshot, after: CpuSnapshot, predictions: int, clients_s: float) -> str:
+    """CPU milliseconds per prediction by role between two snapshots (`clients_s`: what the client
+    processes report for themselves); the rest of the machine's busy time is other work on the
+    shared host, not this benchmark."""
+    per_role: dict[str, float] = {"clients": clients_s}
+    for pid, (role, cpu) in after[1].items():
+        start = before[1].get(pid, (role, 0.0))[1]
+        per_role[role] = per_role.get(role, 0.0) + max(0.0, cpu - start)
+    per_role["other work on the host"] = max(0.0, after[0] - before[0] - sum(per_role.values()))
+    n = max(1, predictions)
+    ranked = sorted(per_role.items(), key=lambda kv: -kv[1])
+    return "CPU ms per prediction: " + ", ".join(f"{role} {s * 1e3 / n:.2f}" for role, s in ranked)
+
+
 def _sid(pid: int) -> int:
     try:
         return os.getsid(pid)
@@ -347,15 +439,17 @@ def _sid(pid: int) -> int:
 
 
 def floor(model_uri: str, bodies: list[str]) -> list[float]:
-    """Preprocessing + forward for each message in this process, one at a time, one torch thread."""
+    """Preprocessing + forward for each message in this process, one at a time, one torch thread, with
+    the model as the replica serves it (guessme_serve.inference)."""
     import torch
 
+    from guessme_serve.inference import optimizing
     from guessme_serve.model_holder import load_from_registry
     from guessme_serve.schemas import Drawing
     from guessme_serve.service import to_image
 
     torch.set_num_threads(1)
-    model = load_from_registry(model_uri)
+    model = optimizing(load_from_registry)(model_uri)
     parsed = [Drawing.model_validate(json.loads(b)) for b in bodies]
     for d in parsed[:50]:  # warm-up
         model.probabilities([to_image(d)])
@@ -394,7 +488,9 @@ def test_players_at_scale(bench_app: Any, trained_model: Any) -> None:
     url = bench_app.ws_url
     procs = CLIENT_PROCESSES
     idle_total = max(0, PLAYERS - DRAWING)
+    stack = os.getsid(int(replicas(bench_app.dashboard_url)[0]["pid"]))
     with _spawn(procs) as pool:
+        players_cpu0 = cpu_snapshot(stack)
         jobs = [
             pool.submit(
                 run_clients, url, p, idle_total // procs + (p < idle_total % procs),
@@ -403,9 +499,13 @@ def test_players_at_scale(bench_app: Any, trained_model: Any) -> None:
             for p in range(procs)
         ]  # fmt: skip
         parts = [j.result(timeout=600) for j in jobs]
+        players_cpu1 = cpu_snapshot(stack)
         mem_players = memory_line(bench_app.dashboard_url)
+        settled = settle(bench_app.dashboard_url)  # the replicas the players phase asked for
+        eager_cpu0 = cpu_snapshot(stack)
         eager_jobs = [pool.submit(run_eager, url, p, EAGER // procs, 10.0) for p in range(procs)]
         eager = [j.result(timeout=600) for j in eager_jobs]
+        eager_cpu1 = cpu_snapshot(stack)
     mem_eager = memory_line(bench_app.dashboard_url)
 
     game_bodies = [b for d in drawings(12, seed=7) for b, _ in frames(d)]
@@ -439,8 +539,15 @@ def test_players_at_scale(bench_app: Any, trained_model: Any) -> None:
     )
     print(_row("players", lat, len(lat) / elapsed, floor_game) + "   (goal: none refused, p99 <= 100 ms)")
     print(f"  {mem_players}")
-    print(f"eager: {EAGER} clients, whole digits back to back, errors {sum(e['errors'] for e in eager)}")
+    clients_s = sum(p["cpu_s"] for p in parts)
+    players_cpu = cpu_line(players_cpu0, players_cpu1, len(lat), clients_s)
+    print(f"  {players_cpu} (the {PLAYERS} handshakes included)")
+    print(
+        f"eager: {EAGER} clients, whole digits back to back, errors {sum(e['errors'] for e in eager)} "
+        f"(started once the autoscaler had settled: {settled})"
+    )
     print(_row("eager", e_lat, len(e_lat) / e_elapsed, floor_eager) + "   (goal >= 1000/s, p99 <= 60 ms)")
+    print(f"  {cpu_line(eager_cpu0, eager_cpu1, len(e_lat), sum(e['cpu_s'] for e in eager))}")
     print(f"  {mem_eager}")
     assert lat
     assert e_lat

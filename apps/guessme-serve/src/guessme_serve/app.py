@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from ray import serve
 
-from guessme_serve import ws_connections
+from guessme_serve import heap, ws_connections
 from guessme_serve.api import bind_service, create_api
 from guessme_serve.autoscaling_policy import METRIC
 from guessme_serve.service import GuessmeService
@@ -27,6 +27,7 @@ class GuessmeServe:
         torch.set_num_threads(1)
         self.service = GuessmeService()
         bind_service(self.service)
+        self._heap_frozen = False
 
     def record_autoscaling_stats(self) -> dict[str, float]:
         """Ray Serve's custom-metrics hook, read by autoscaling_policy.InflightPredictionPolicy."""
@@ -37,6 +38,11 @@ class GuessmeServe:
         # here directly would arrive as a copy, not the one the WebSocket route counts with.
         ws_connections.CONNECTIONS.configure(user_config)
         await self.service.configure(user_config)
+        if not self._heap_frozen and self.service.holder.current is not None:
+            # Once, with the first model in (at start-up, before players as a rule): start-up's
+            # objects leave the collector's full passes (guessme_serve.heap). Later swaps add few.
+            heap.freeze_long_lived()
+            self._heap_frozen = True
 
 
 app = GuessmeServe.bind()  # type: ignore[attr-defined]  # serve.deployment makes it a Deployment

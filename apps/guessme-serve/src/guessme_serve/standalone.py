@@ -10,6 +10,7 @@ import json
 import torch
 import uvicorn
 
+from guessme_serve import heap
 from guessme_serve.api import bind_service, create_api
 from guessme_serve.service import GuessmeService, ServiceSettings
 from guessme_serve.ws_connections import CONNECTIONS
@@ -39,6 +40,7 @@ def main() -> None:
     if service.holder.last_error:
         raise SystemExit(service.holder.last_error)
     bind_service(service)
+    heap.freeze_long_lived()  # as the Ray replica does once its model is in: the baselines compare alike
     uvicorn.run(create_api(), host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
