@@ -361,24 +361,40 @@ def ray_serve_apply(dashboard_url: str, serve_port: int | None) -> Apply:
 
 
 def serve_observer(serve_url: str, dashboard_url: str, app_name: str = "guessme") -> Observe:
-    """One look at the app: GET /model; when it does not answer, Serve's own application status says
+    """One look at the app: GET /model, and Serve's own application status. /model answers from one
+    replica, and Serve rolls a new user_config out a share of the replicas at a time
+    (`rolling_update_percentage`, ray/serve/_private/deployment_state.py `_rollout_size` and
+    `_stop_or_update_outdated_version_replicas`), with the application DEPLOYING until every replica has
+    it and RUNNING after (application_state.py `_determine_app_status`): so the committed URI on /model
+    is Healthy only once the application is RUNNING. When /model does not answer, the status says
     whether that is a failed deploy (DEPLOY_FAILED / UNHEALTHY) or one still starting."""
     from guessme_local import ray_head
+
+    def app_status() -> tuple[dict[str, Any] | None, str]:
+        try:
+            apps = ray_head.serve_status(dashboard_url, timeout=2).get("applications") or {}
+        except httpx.HTTPError:
+            return None, "Ray's dashboard does not answer"
+        return apps.get(app_name) or {}, ""
 
     def observe() -> Observation:
         try:
             response = httpx.get(f"{serve_url}/model", timeout=2)
             if response.is_success:
-                return Observation(Served.from_model_info(response.json()))
+                served = Served.from_model_info(response.json())
+                app, unreachable = app_status()
+                if app is None:
+                    return Observation(served, unsettled=f"{unreachable}: the rollout cannot be confirmed")
+                if app.get("status") != "RUNNING":
+                    state = app.get("status") or "not deployed"
+                    return Observation(served, unsettled=f"Serve application {app_name} is {state}")
+                return Observation(served)
             why = f"/model answered HTTP {response.status_code}"
         except (httpx.HTTPError, ValueError) as exc:
             why = f"/model does not answer ({type(exc).__name__})"
-        try:
-            app = (ray_head.serve_status(dashboard_url, timeout=2).get("applications") or {}).get(
-                app_name
-            ) or {}
-        except httpx.HTTPError:
-            return Observation(None, f"{why}; Ray's dashboard does not answer either")
+        app, unreachable = app_status()
+        if app is None:
+            return Observation(None, f"{why}; {unreachable} either")
         if app.get("status") in ("DEPLOY_FAILED", "UNHEALTHY"):
             message = one_line(app.get("message") or "")
             return Observation(None, f"Serve application {app_name} {app['status']}: {message}", failed=True)

@@ -166,6 +166,12 @@ def test_assess_rules() -> None:
     assert assess(V2, Observation(Served(V2, None, f"t loading {V2}: boom"))).status == DEGRADED
     assert assess(V2, Observation(Served(V2, None, None))).status == PROGRESSING
     assert assess("", Observation(Served("", None, None))).status == HEALTHY
+    # The committed URI answering while the app has not settled (Serve rolling out): not yet Healthy.
+    rolling = assess(V1, Observation(old, unsettled="Serve application guessme is DEPLOYING"))
+    assert (rolling.status, rolling.reason) == (
+        PROGRESSING,
+        f"{V1} answers; Serve application guessme is DEPLOYING",
+    )
     assert (
         assess(V1, Observation(None, "Serve application guessme DEPLOY_FAILED: x", failed=True)).status
         == DEGRADED

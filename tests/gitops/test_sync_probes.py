@@ -37,8 +37,12 @@ class App(StubHandler):
 
     served: ClassVar[str] = ""
     predictions: ClassVar[int] = 0
+    serve_status: ClassVar[str] = "RUNNING"  # the Serve application's status on Ray's dashboard
 
     def do_GET(self) -> None:  # http.server's name for the handler
+        if self.path.startswith("/api/serve/applications"):  # Ray's dashboard, as ray_head reads it
+            self.send_json(200, {"applications": {"guessme": {"status": App.serve_status}}})
+            return
         version = App.served.rsplit("/", 1)[-1] if App.served else None
         self.send_json(200, {"model_uri": App.served, "model_version": version, "last_error": None})
 
@@ -55,7 +59,7 @@ class App(StubHandler):
 
 @pytest.fixture
 def app_url() -> Iterator[str]:
-    App.served, App.predictions = "", 0
+    App.served, App.predictions, App.serve_status = "", 0, "RUNNING"
     with serving(App) as url:
         yield url
 
@@ -87,6 +91,23 @@ def test_a_model_that_passes_the_probe_set_is_healthy_with_its_score(sync: Recon
     assert (status.probe_right, status.probe_total, status.probe_min_accuracy) == (total, total, 0.8)
     assert f"recognises 100% of {total} drawings" in status.reason
     assert status.healthy_after_s is not None
+
+
+def test_the_committed_model_on_one_replica_is_not_healthy_while_serve_rolls_it_out(
+    sync: Reconciler, repo: Path
+) -> None:
+    """/model answers from one replica; Serve reconfigures a share of the replicas at a time and keeps
+    the application DEPLOYING until all have the new config (serve_observer's docstring cites Ray)."""
+    App.serve_status = "DEPLOYING"
+    sync.step()
+    status = read_status(sync.status_file)  # type: ignore[arg-type]
+    assert status is not None
+    assert (status.health, status.served_uri) == (PROGRESSING, GOOD)
+    assert f"{GOOD} answers; Serve application guessme is DEPLOYING" in status.reason
+    assert App.predictions == 0  # not scored before the rollout is done
+    App.serve_status = "RUNNING"
+    sync.step()
+    assert read_status(sync.status_file).health == HEALTHY  # type: ignore[arg-type, union-attr]
 
 
 def test_a_model_that_loads_but_fails_the_probe_set_is_degraded(

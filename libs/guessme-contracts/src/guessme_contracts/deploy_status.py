@@ -51,6 +51,9 @@ class Observation:
     served: Served | None
     why: str = ""  # when served is None
     failed: bool = False  # the app itself failed (e.g. Serve's DEPLOY_FAILED), not merely not up yet
+    # Why the app has not settled though /model answers, e.g. Serve still rolling a config out replica
+    # by replica: the replica that answered may be ahead of the others ("" when settled).
+    unsettled: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ def assess(committed_uri: str, seen: Observation) -> Health:
             DEGRADED if seen.failed else PROGRESSING, seen.why or "the app's /model does not answer yet"
         )
     if served.model_uri == committed_uri and (served.version is not None or not committed_uri):
+        if seen.unsettled:
+            return Health(PROGRESSING, f"{committed_uri or 'no model'} answers; {seen.unsettled}")
         return Health(
             HEALTHY, f"serving {committed_uri}" if committed_uri else "no model committed; none served"
         )
