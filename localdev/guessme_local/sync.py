@@ -375,6 +375,8 @@ def serve_observer(serve_url: str, dashboard_url: str, app_name: str = "guessme"
             apps = ray_head.serve_status(dashboard_url, timeout=2).get("applications") or {}
         except httpx.HTTPError:
             return None, "Ray's dashboard does not answer"
+        except OSError as exc:  # the Ray auth token the dashboard requires is not readable
+            return None, f"Ray's dashboard cannot be asked ({type(exc).__name__}: {exc})"
         return apps.get(app_name) or {}, ""
 
     def observe() -> Observation:

@@ -161,7 +161,15 @@ def test_a_start_over_a_running_stack_fails_clearly_and_harms_nothing(stack: Sta
 
 
 def test_make_status_reports_the_running_stack_in_step(stack: Stack) -> None:
-    status = run_make(stack, "-s", "status", timeout=60)
+    # `make up` returns once the game answers; Healthy also needs Serve's rollout to every replica to be
+    # over (the sync's serve_observer), which on 2 busy cores can take a replica start longer.
+    t0 = time.monotonic()
+    while True:
+        status = run_make(stack, "-s", "status", timeout=60)
+        if re.search(r"(?m)^Health: +Healthy", status.stdout) or time.monotonic() - t0 > 180:
+            break
+        time.sleep(2)
+    print(f"\nmake status: Healthy {time.monotonic() - t0:.0f} s after make up returned")
     assert status.returncode == 0, status.stdout[-3000:] + status.stderr[-3000:]
     uri = committed_uri(stack.clone)
     assert re.search(rf"(?m)^Committed URI: +{uri}$", status.stdout), status.stdout

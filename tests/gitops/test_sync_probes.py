@@ -58,7 +58,8 @@ class App(StubHandler):
 
 
 @pytest.fixture
-def app_url() -> Iterator[str]:
+def app_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # the stand-in dashboard asks for no Ray token
     App.served, App.predictions, App.serve_status = "", 0, "RUNNING"
     with serving(App) as url:
         yield url
