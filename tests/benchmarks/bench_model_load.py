@@ -39,11 +39,9 @@ MEMORY_PROBE = textwrap.dedent(
     import torch
     torch.set_num_threads(1)
     from guessme_serve import model_holder
+    from support.memory import smaps_rollup_kb
     def memory_mb():
-        kb = {}
-        for line in open("/proc/self/smaps_rollup"):
-            if line.split(":")[0] in ("Pss", "Private_Clean", "Private_Dirty"):
-                kb[line.split(":")[0]] = int(line.split()[1])
+        kb = smaps_rollup_kb()
         return kb["Pss"] / 1024, (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024
     before = memory_mb()
     started = time.perf_counter()
@@ -76,7 +74,9 @@ def _register_untrained() -> str:
 
 
 def _fresh(uri: str, path: str, mlflow_server: str) -> dict[str, Any]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
+    tests = str(REPO / "tests")  # for support.memory in the probe
+    path_env = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "PYTHONPATH": path_env}
     out = subprocess.run(
         [sys.executable, "-c", MEMORY_PROBE, uri, path], capture_output=True, text=True, env=env, timeout=300
     )

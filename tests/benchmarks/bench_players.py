@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.memory import smaps_rollup_kb
 
 pytestmark = pytest.mark.benchmark
 
@@ -318,13 +319,7 @@ def _pct(samples: list[float], q: float) -> float:
 
 
 def _pss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return smaps_rollup_kb(pid).get("Pss", 0)
 
 
 def _deployment(dashboard_url: str) -> dict[str, Any]:

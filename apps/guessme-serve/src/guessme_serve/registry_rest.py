@@ -17,6 +17,7 @@ the caller falls back to MLflow.
 from __future__ import annotations
 
 import contextlib
+import os
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,8 +57,8 @@ class RegistryRest:
         self.http = http
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RegistryRest:
-        return cls(MlflowHttp.from_env() if env is None else MlflowHttp.from_env(env))
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RegistryRest:
+        return cls(MlflowHttp.from_env(env))
 
     def version(self, ref: ModelRef) -> VersionRecord:
         """The version `ref` names, ready to load; NotFound when the registry holds none."""
