@@ -8,7 +8,8 @@ last applied is not re-applied; a failed commit is retried after a back-off and 
 the last good config meanwhile.
 
 Like Argo CD, it tells Synced from Healthy. After an apply it watches the app's `/model` until the
-committed URI answers, a load of it fails (Degraded: load error), or the grace period passes
+committed URI answers and Serve reports its rollout to every replica over (the application RUNNING;
+see serve_observer), a load of it fails (Degraded: load error), or the grace period passes
 (Degraded); meanwhile the commit is Progressing. Once the committed URI answers, the sync sends the
 probe set committed at that commit to the app's `/predict` (guessme_contracts.probes): Healthy only when
 the model recognises at least `promote.verify_min_accuracy` (params.yaml at that commit) of it, else
