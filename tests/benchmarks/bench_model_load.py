@@ -1,13 +1,14 @@
 """First load of a registered version in a replica, both paths in one run (guessme_serve.model_holder):
 
-  - new: the registry over REST and the TorchScript copy registration stored, through the artifact
-    proxy (load_from_registry);
+  - new: the registry over REST and the ONNX copy registration stored, through the artifact proxy,
+    run by ONNX Runtime (load_from_registry);
   - old: the registry_child fallback, what every first load cost before registration stored a copy
-    (a child interpreter imports MLflow and torch.export, loads the pt2 model, traces and checks it);
+    (a child interpreter imports MLflow and torch.export, loads the pt2 model, exports and checks it);
 
 then the ratio, and each path's memory in a fresh interpreter that only loads the model, as a replica
-does (PSS and USS from /proc/self/smaps_rollup, and whether MLflow got imported). The issue-14 goal this
-serves: promotion commit -> Healthy under 5 s (tests/gitops/test_verified_deploy.py prints that).
+does (PSS and USS from /proc/self/smaps_rollup, and whether MLflow or torch got imported). The goals
+this serves: promotion commit -> Healthy under 5 s (issue 14, tests/gitops/test_verified_deploy.py
+prints that) and a lean replica (issue 15).
 Figures only: nothing here asserts a speed. The machine is shared: read them with `uptime`'s load.
 """
 
@@ -31,13 +32,11 @@ REPO = Path(__file__).resolve().parents[2]
 NEW_RUNS = 5
 OLD_RUNS = 2
 
-# A fresh interpreter that loads `uri` the way a replica does (one torch thread), by one path, and
-# reports its own memory afterwards: the child of the old path has exited by then.
+# A fresh interpreter that loads `uri` the way a replica does, by one path, and reports its own
+# memory afterwards: the child of the old path has exited by then.
 MEMORY_PROBE = textwrap.dedent(
     """
     import json, sys, time
-    import torch
-    torch.set_num_threads(1)
     from guessme_serve import model_holder
     from support.memory import smaps_rollup_kb
     def memory_mb():
@@ -54,6 +53,7 @@ MEMORY_PROBE = textwrap.dedent(
         "before_mb": before,
         "after_mb": memory_mb(),
         "mlflow_imported": any(m == "mlflow" or m.startswith("mlflow.") for m in sys.modules),
+        "torch_imported": "torch" in sys.modules,
     }))
     """
 )
@@ -86,11 +86,8 @@ def _fresh(uri: str, path: str, mlflow_server: str) -> dict[str, Any]:
 
 
 def test_first_load_new_path_against_the_registry_child(mlflow_server: str) -> None:
-    import torch
-
     from guessme_serve.model_holder import check_model, load_from_registry, load_through_child
 
-    torch.set_num_threads(1)
     uri = _register_untrained()
     load = os.getloadavg()
     new, old = [], []
@@ -106,7 +103,7 @@ def test_first_load_new_path_against_the_registry_child(mlflow_server: str) -> N
     new_s, old_s = statistics.median(new), statistics.median(old)
     print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 shared cores: figures are noisy)")
     print(
-        f"new path (REST + stored TorchScript copy): median {new_s * 1e3:.0f} ms of {NEW_RUNS}: "
+        f"new path (REST + stored ONNX copy):        median {new_s * 1e3:.0f} ms of {NEW_RUNS}: "
         + ", ".join(f"{s * 1e3:.0f}" for s in new)
     )
     print(
@@ -119,7 +116,8 @@ def test_first_load_new_path_against_the_registry_child(mlflow_server: str) -> N
         print(
             f"fresh replica-like interpreter, {path} path: load {m['load_s']:.2f} s; after imports -> with "
             f"the model: PSS {pss0:.0f} -> {pss1:.0f} MB, USS {uss0:.0f} -> {uss1:.0f} MB; "
-            f"MLflow imported: {bool(m['mlflow_imported'])}"
+            f"MLflow imported: {bool(m['mlflow_imported'])}, torch imported: {bool(m['torch_imported'])}"
         )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     assert not memory["new"]["mlflow_imported"]
+    assert not memory["new"]["torch_imported"]

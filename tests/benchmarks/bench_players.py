@@ -434,17 +434,13 @@ def _sid(pid: int) -> int:
 
 
 def floor(model_uri: str, bodies: list[str]) -> list[float]:
-    """Preprocessing + forward for each message in this process, one at a time, one torch thread, with
-    the model as the replica serves it (guessme_serve.inference)."""
-    import torch
-
-    from guessme_serve.inference import optimizing
+    """Preprocessing + forward for each message in this process, one at a time, with the model as the
+    replica serves it (its ONNX copy in ONNX Runtime, one thread: guessme_core.onnx_model)."""
     from guessme_serve.model_holder import load_from_registry
     from guessme_serve.schemas import Drawing
     from guessme_serve.service import to_image
 
-    torch.set_num_threads(1)
-    model = optimizing(load_from_registry)(model_uri)
+    model = load_from_registry(model_uri)
     parsed = [Drawing.model_validate(json.loads(b)) for b in bodies]
     for d in parsed[:50]:  # warm-up
         model.probabilities([to_image(d)])

@@ -95,7 +95,7 @@ def test_a_probe_on_a_validated_path_is_caught(repo_copy: Path) -> None:
     assert "path '/'" in problems[0], problems
 
 
-# Serving replicas download a version's TorchScript copy through the tracking server's artifact proxy
+# Serving replicas download a version's ONNX copy through the tracking server's artifact proxy
 # (guessme_serve.registry_rest); if artifacts stopped being proxied, every load would silently take
 # the slow registry_child path. MLflow 3.17's `mlflow server` serves artifacts unless
 # `--no-serve-artifacts`, and with no `--default-artifact-root` new experiments then store under

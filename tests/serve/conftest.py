@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,8 @@ import torch
 from fastapi.testclient import TestClient
 
 from guessme_core import GuessmeCNN
+from guessme_core.onnx_export import onnx_copy
+from guessme_core.onnx_model import OnnxModel
 from guessme_serve.api import bind_service, create_api
 from guessme_serve.model_holder import LoadedModel, ModelHolder
 from guessme_serve.rounds import RoundStore
@@ -18,10 +21,17 @@ from guessme_serve.service import GuessmeService
 from guessme_serve.tickets import TicketSigner
 
 
-def tiny_model(version: str = "1", seed: int = 0) -> LoadedModel:
-    """An untrained GuessmeCNN wrapped like a registry load: for tests of the plumbing, not accuracy."""
+@functools.cache
+def tiny_onnx(seed: int = 0) -> bytes:
+    """An untrained GuessmeCNN's checked ONNX copy (exported once per seed and test process: ~3 s)."""
     torch.manual_seed(seed)
-    module = GuessmeCNN(width=4).eval()
+    return onnx_copy(GuessmeCNN(width=4).eval(), f"the tiny test CNN (seed {seed})")
+
+
+def tiny_model(version: str = "1", seed: int = 0) -> LoadedModel:
+    """An untrained GuessmeCNN in its served form (ONNX Runtime), wrapped like a registry load: for tests
+    of the plumbing, not accuracy."""
+    module = OnnxModel(tiny_onnx(seed))
     return LoadedModel(f"models:/guessme-cnn/{version}", version, module, "2026-01-01T00:00:00+00:00", {})
 
 

@@ -5,7 +5,6 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 
 from guessme_contracts.probes import packaged_probes
 from guessme_core import strokes_to_image, to_batch
@@ -95,26 +94,27 @@ def test_same_uri_is_not_reloaded() -> None:
     assert calls == ["models:/guessme-cnn/1"]
 
 
-class _Templates(torch.nn.Module):
+class _Templates:
     """A model fitted to the probe drawings (each digit's mean rendering, normalised; logits are the
-    cosine to each): it reads them, unlike an untrained CNN, and takes seconds less than training one."""
+    cosine to each): it reads them, unlike an untrained CNN, and takes seconds less than training one.
+    A plain (N, 1, 28, 28) -> (N, 10) callable, as a served model is (LoadedModel.module)."""
 
     def __init__(self) -> None:
-        super().__init__()
         images = {d: [] for d in range(10)}  # type: dict[int, list[np.ndarray]]
         for probe in packaged_probes():
             images[probe.label].append(strokes_to_image(probe.strokes, probe.width, probe.height))
-        means = torch.stack([to_batch(images[d]).mean(0).flatten() for d in range(10)])
-        self.templates = torch.nn.functional.normalize(means, dim=1)
+        means = np.stack([np.asarray(to_batch(images[d])).mean(0).ravel() for d in range(10)])
+        self.templates = means / np.linalg.norm(means, axis=1, keepdims=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.normalize(x.flatten(1), dim=1) @ self.templates.T
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        flat = x.reshape(len(x), -1)
+        return (flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)) @ self.templates.T
 
 
 def test_a_model_that_fails_the_probe_set_is_refused_and_the_old_one_keeps_serving() -> None:
     """The gate before the swap: the untrained candidate loads fine but reads few drawings, so it is
     refused with the probe summary as the load error (what the sync reports as Degraded)."""
-    good = LoadedModel("models:/guessme-cnn/1", "1", _Templates().eval(), "t", {})
+    good = LoadedModel("models:/guessme-cnn/1", "1", _Templates(), "t", {})
 
     def loader(uri: str) -> LoadedModel:
         return good if uri == good.uri else tiny_model(uri.rsplit("/", 1)[1])
@@ -140,7 +140,7 @@ def test_a_model_that_fails_the_probe_set_is_refused_and_the_old_one_keeps_servi
 
 
 def test_the_probe_score_reads_the_drawings_like_predict() -> None:
-    good = LoadedModel("models:/guessme-cnn/1", "1", _Templates().eval(), "t", {})
+    good = LoadedModel("models:/guessme-cnn/1", "1", _Templates(), "t", {})
     verdict = probe_score(good, 0.8)
     assert verdict.passed, verdict.summary()
     assert verdict.total == len(packaged_probes())

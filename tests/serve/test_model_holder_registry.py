@@ -1,27 +1,31 @@
 """Loading a version over MLflow's REST API (guessme_serve.registry_rest, model_holder.load_from_registry)
-against a stand-in registry on a real socket: the stored TorchScript copy, the fallback for a version
+against a stand-in registry on a real socket: the stored ONNX copy, the fallback for a version
 without one, and each bad answer ending in a one-line error while the old model keeps serving."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
+import onnx
 import pytest
 import torch
+from onnx import TensorProto, helper
 from support.http_stub import StubHandler, serving
 
 from guessme_contracts.model_uri import ModelRef
 from guessme_core import GuessmeCNN
-from guessme_core.torchscript import TORCHSCRIPT_ARTIFACT
+from guessme_core.onnx_model import ONNX_ARTIFACT, OnnxModel
 from guessme_serve import model_holder
 from guessme_serve.model_holder import ModelHolder, load_from_registry
 from guessme_serve.registry_rest import NotFound, RegistryError, RegistryRest, VersionRecord
+
+from .conftest import tiny_onnx
 
 pytestmark = pytest.mark.unit
 
@@ -29,15 +33,24 @@ LOCATION = "mlflow-artifacts:/1/models/m-abc/artifacts"  # as the servers' proxi
 PROXIED = "/api/2.0/mlflow-artifacts/artifacts/1/models/m-abc/artifacts"
 
 
-def script_bytes(module: torch.nn.Module) -> bytes:
-    buffer = io.BytesIO()
-    torch.jit.save(torch.jit.trace(module.eval(), torch.zeros(2, 1, 28, 28)), buffer)
-    return buffer.getvalue()
-
-
 def tiny_cnn() -> torch.nn.Module:
+    """The CNN whose checked ONNX copy conftest.tiny_onnx() is (same seed, same width)."""
     torch.manual_seed(0)
     return GuessmeCNN(width=4).eval()
+
+
+def flatten_onnx() -> bytes:
+    """A valid ONNX graph with the served input name that answers (N, 784), not (N, 10) logits."""
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["images"], ["logits"])],
+        "flatten",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", 1, 28, 28])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 784])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8  # one every ONNX Runtime release reads
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
 
 
 @dataclass
@@ -116,14 +129,16 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
         yield held
 
 
-def test_a_version_loads_from_its_stored_torchscript_copy(registry: Registry) -> None:
+def test_a_version_loads_from_its_stored_onnx_copy(registry: Registry) -> None:
     uri = registry.add(3, tags={"test_accuracy": "0.97", "data.version": "abc"})
     registry.runs["r1"] = {"test_accuracy": 0.98, "val_loss": 0.1}
-    registry.files[f"{PROXIED}/{TORCHSCRIPT_ARTIFACT}"] = script_bytes(tiny_cnn())
+    registry.files[f"{PROXIED}/{ONNX_ARTIFACT}"] = tiny_onnx()
     loaded = load_from_registry(uri)
     assert (loaded.uri, loaded.version) == (uri, "3")
     probe = torch.rand(3, 1, 28, 28)
-    assert torch.equal(loaded.module(probe), tiny_cnn()(probe))
+    with torch.inference_mode():
+        want = tiny_cnn()(probe).numpy()
+    np.testing.assert_allclose(loaded.module(probe.numpy()), want, atol=1e-5)
     # The run's metrics win over a numeric version tag of the same name; text tags are left out.
     assert loaded.metrics == {"test_accuracy": 0.98, "val_loss": 0.1}
     assert [p for p, _ in registry.seen][-1] == "/api/2.0/mlflow/runs/get"
@@ -136,14 +151,14 @@ def test_a_version_without_a_stored_copy_falls_back_to_registry_child(
     uri = registry.add(2)
     children: list[str] = []
 
-    def child(asked: str) -> torch.jit.ScriptModule:
+    def child(asked: str) -> OnnxModel:
         children.append(asked)
-        return torch.jit.load(io.BytesIO(script_bytes(tiny_cnn())))
+        return OnnxModel(tiny_onnx())
 
     monkeypatch.setattr(model_holder, "load_through_child", child)
     assert load_from_registry(uri).version == "2"
     assert children == [uri]
-    assert f"{PROXIED}/{TORCHSCRIPT_ARTIFACT}" in [p for p, _ in registry.seen]
+    assert f"{PROXIED}/{ONNX_ARTIFACT}" in [p for p, _ in registry.seen]
 
 
 @pytest.mark.parametrize(
@@ -154,8 +169,8 @@ def test_artifacts_outside_this_servers_proxy_go_to_registry_child(registry: Reg
     uri = registry.add(2)
     registry.locations["guessme-cnn/2"] = location
     record = RegistryRest.from_env().version(ModelRef.parse(uri))
-    assert record.proxied_path(TORCHSCRIPT_ARTIFACT) is None
-    assert RegistryRest.from_env().artifact(record, TORCHSCRIPT_ARTIFACT) is None
+    assert record.proxied_path(ONNX_ARTIFACT) is None
+    assert RegistryRest.from_env().artifact(record, ONNX_ARTIFACT) is None
     assert not any(p.startswith("/api/2.0/mlflow-artifacts/") for p, _ in registry.seen)
 
 
@@ -179,20 +194,21 @@ def test_a_version_still_registering_is_not_loaded(registry: Registry) -> None:
 
 def test_a_corrupt_copy_is_a_clear_one_line_error_not_a_fallback(registry: Registry) -> None:
     uri = registry.add(5)
-    data = script_bytes(tiny_cnn())
-    registry.files[f"{PROXIED}/{TORCHSCRIPT_ARTIFACT}"] = data[: len(data) // 2]  # a truncated download
+    data = tiny_onnx()
+    registry.files[f"{PROXIED}/{ONNX_ARTIFACT}"] = data[: len(data) // 2]  # a truncated download
     with pytest.raises(ValueError, match="does not load: ") as failed:
         load_from_registry(uri)
     message = str(failed.value)
     assert message.startswith(
-        f"the TorchScript copy of {uri} ({TORCHSCRIPT_ARTIFACT}, {len(data) // 2} bytes) "
+        f"the ONNX copy of {uri} ({ONNX_ARTIFACT}) does not load: "
+        f"not a loadable ONNX model ({len(data) // 2} bytes): "
     )
     assert "\n" not in message
 
 
 def test_a_copy_that_answers_the_wrong_shape_is_refused(registry: Registry) -> None:
     uri = registry.add(6)
-    registry.files[f"{PROXIED}/{TORCHSCRIPT_ARTIFACT}"] = script_bytes(torch.nn.Flatten())
+    registry.files[f"{PROXIED}/{ONNX_ARTIFACT}"] = flatten_onnx()
     with pytest.raises(ValueError, match=r"model answers shape \(2, 784\), expected \(2, 10\)"):
         load_from_registry(uri)
 
@@ -200,22 +216,18 @@ def test_a_copy_that_answers_the_wrong_shape_is_refused(registry: Registry) -> N
 def test_a_server_error_on_the_artifact_is_an_error_not_a_fallback(registry: Registry) -> None:
     """Only a 404 means "no copy": a failing proxy must not silently start the slow path."""
     uri = registry.add(7)
-    registry.fail[f"{PROXIED}/{TORCHSCRIPT_ARTIFACT}"] = 500
+    registry.fail[f"{PROXIED}/{ONNX_ARTIFACT}"] = 500
     with pytest.raises(RegistryError) as failed:
         load_from_registry(uri)
-    assert (
-        str(failed.value) == f"MLflow GET {PROXIED}/{TORCHSCRIPT_ARTIFACT} -> 500: INTERNAL_ERROR: boom more"
-    )
+    assert str(failed.value) == f"MLflow GET {PROXIED}/{ONNX_ARTIFACT} -> 500: INTERNAL_ERROR: boom more"
 
 
 def test_bad_loads_keep_the_old_model_serving_with_a_one_line_reason(registry: Registry) -> None:
     good = registry.add(1)
-    registry.files[f"{PROXIED}/{TORCHSCRIPT_ARTIFACT}"] = script_bytes(tiny_cnn())
+    registry.files[f"{PROXIED}/{ONNX_ARTIFACT}"] = tiny_onnx()
     corrupt = registry.add(8)
     registry.locations["guessme-cnn/8"] = "mlflow-artifacts:/1/models/m-bad/artifacts"
-    registry.files[f"/api/2.0/mlflow-artifacts/artifacts/1/models/m-bad/artifacts/{TORCHSCRIPT_ARTIFACT}"] = (
-        b"PK"
-    )
+    registry.files[f"/api/2.0/mlflow-artifacts/artifacts/1/models/m-bad/artifacts/{ONNX_ARTIFACT}"] = b"PK"
 
     async def scenario() -> None:
         holder = ModelHolder(load_from_registry)
@@ -274,11 +286,11 @@ def test_a_tracking_uri_with_a_path_prefix_keeps_it() -> None:
     """MLflow behind a path (`--static-prefix`, a proxy): every call, the artifact proxy's too, keeps it."""
     held = Registry()
     uri = held.add(1)
-    held.files[f"{PROXIED}/{TORCHSCRIPT_ARTIFACT}"] = b"bytes"
+    held.files[f"{PROXIED}/{ONNX_ARTIFACT}"] = b"bytes"
     with serving(handler_for(held, prefix="/mlflow")) as url:
         rest = RegistryRest.from_env({"MLFLOW_TRACKING_URI": f"{url}/mlflow/"})
         record = rest.version(ModelRef.parse(uri))
-        assert rest.artifact(record, TORCHSCRIPT_ARTIFACT) == b"bytes"
+        assert rest.artifact(record, ONNX_ARTIFACT) == b"bytes"
     assert record == VersionRecord(ModelRef.parse(uri), "r1", LOCATION, {})
     assert len(held.seen) == 3
 

@@ -7,7 +7,6 @@ and swaps models in place, without a new replica.
 
 from typing import Any
 
-import torch
 from ray import serve
 
 from guessme_serve import heap, ws_connections
@@ -22,9 +21,6 @@ api = create_api()
 @serve.ingress(api)
 class GuessmeServe:
     def __init__(self) -> None:
-        # One intra-op thread: a 28x28 CNN gains nothing from more, and spinning OpenMP threads
-        # steal the proxy's CPU on small machines.
-        torch.set_num_threads(1)
         self.service = GuessmeService()
         bind_service(self.service)
         self._heap_frozen = False

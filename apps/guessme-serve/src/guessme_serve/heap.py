@@ -1,6 +1,6 @@
 """Keep Python's cyclic garbage collector off the players' latency.
 
-A replica holds ~300,000 objects from its imports alone (torch, Ray, FastAPI). CPython's full
+A replica holds ~300,000 objects from its imports alone (Ray, FastAPI, pydantic). CPython's full
 (generation 2) collection walks all of them, and it runs whenever a quarter as many new objects
 have survived since the last one: a thousand sockets opening is enough. Measured on the shared
 machine: one full collection took ~300 ms (7 ms once frozen), all of it with the event loop stopped,

@@ -1,11 +1,12 @@
 """The served model: loaded from the MLflow registry, swapped atomically on reconfigure.
 
 Loading a version reads the registry over its REST API (guessme_serve.registry_rest: no MLflow
-import in the replica) and the version's TorchScript copy, which registration stored and checked
-against the pt2 model (guessme_core.torchscript), through the tracking server's artifact proxy:
-a few HTTP requests and a torch.jit.load, well under a second. A version registered without such a
-copy (before registration made one) is converted by a short-lived child interpreter instead
-(guessme_serve.registry_child: MLflow and torch.export, seconds).
+import in the replica) and the version's ONNX copy, which registration stored and checked against
+the pt2 model (guessme_core.onnx_export), through the tracking server's artifact proxy: a few HTTP
+requests and an ONNX Runtime session, well under a second, and no torch in the replica
+(guessme_core.onnx_model). A version registered without such a copy (before registration made
+one) is converted by a short-lived child interpreter instead (guessme_serve.registry_child: MLflow,
+torch and the ONNX exporter, seconds).
 
 A request reads `holder.current` once and uses that object to the end, so a swap never
 changes the model under a request in flight; the old model is dropped when the last such
@@ -15,7 +16,6 @@ sets a threshold, so a model that loads but cannot read digits never reaches a p
 """
 
 import asyncio
-import io
 import logging
 import subprocess
 import sys
@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from guessme_contracts.model_uri import ModelRef
 from guessme_contracts.probes import ProbeScore, packaged_probes, score
 from guessme_core import IMAGE_SIZE, NUM_CLASSES, strokes_to_image, to_batch
-from guessme_core.torchscript import TORCHSCRIPT_ARTIFACT, TORCHSCRIPT_FILE
+from guessme_core.onnx_model import ONNX_ARTIFACT, ONNX_FILE, OnnxModel, softmax
 from guessme_serve.registry_rest import RegistryRest
 
 MAX_SERVED_VERSIONS = 16
@@ -52,15 +51,13 @@ class ModelRefused(RuntimeError):
 class LoadedModel:
     uri: str
     version: str
-    module: Callable[[torch.Tensor], torch.Tensor]
+    module: Callable[[np.ndarray], np.ndarray]  # (N, 1, 28, 28) float32 images -> (N, 10) logits
     loaded_at: str
     metrics: dict[str, float]
 
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
         """Normalised 28x28 images -> (N, 10) class probabilities."""
-        with torch.inference_mode():
-            logits = self.module(to_batch(images))
-            return torch.softmax(logits, dim=1).numpy()
+        return softmax(self.module(np.asarray(to_batch(images))))
 
 
 def parse_model_uri(uri: str) -> tuple[str, str]:
@@ -79,51 +76,48 @@ def load_from_registry(uri: str) -> LoadedModel:
     """Load a registered version with its logged metrics; check it answers before it serves.
 
     A missing or unready version fails at the first request, before any model is read. The
-    version's stored TorchScript copy is loaded directly; without one, registry_child makes one.
+    version's stored ONNX copy is loaded directly; without one, registry_child makes one.
     """
     started = time.perf_counter()
     ref = ModelRef.parse(uri)
     registry = RegistryRest.from_env()
     record = registry.version(ref)
-    data = registry.artifact(record, TORCHSCRIPT_ARTIFACT)
+    data = registry.artifact(record, ONNX_ARTIFACT)
     if data is not None:
-        module, source = load_torchscript(data, uri), f"its stored {TORCHSCRIPT_ARTIFACT}"
+        module, source = load_onnx(data, uri), f"its stored {ONNX_ARTIFACT}"
     else:
-        module, source = load_through_child(uri), "registry_child (no stored TorchScript copy)"
+        module, source = load_through_child(uri), "registry_child (no stored ONNX copy)"
     check_model(module)
     loaded = LoadedModel(uri, str(ref.version), module, _now(), registry.metrics(record))
     log.info("loaded %s from %s in %.2f s", uri, source, time.perf_counter() - started)
     return loaded
 
 
-def load_torchscript(data: bytes, uri: str) -> torch.jit.ScriptModule:
-    """A TorchScript file's bytes -> the module; a file that is not one fails with a one-line reason."""
+def load_onnx(data: bytes, uri: str) -> OnnxModel:
+    """An ONNX file's bytes -> the model; a file that is not one fails with a one-line reason."""
     try:
-        return torch.jit.load(io.BytesIO(data), map_location="cpu")
-    except Exception as exc:  # torch raises RuntimeError with a multi-line C++ trace
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        copy = f"the TorchScript copy of {uri} ({TORCHSCRIPT_ARTIFACT}, {len(data)} bytes)"
-        raise ValueError(f"{copy} does not load: {first}") from None
+        return OnnxModel(data)
+    except ValueError as exc:
+        raise ValueError(f"the ONNX copy of {uri} ({ONNX_ARTIFACT}) does not load: {exc}") from None
 
 
-def load_through_child(uri: str) -> torch.jit.ScriptModule:
-    """The fallback: MLflow and the torch.export loader run in a child process (registry_child), which
-    writes a checked TorchScript copy; this process keeps none of their ~200 MB of imports."""
+def load_through_child(uri: str) -> OnnxModel:
+    """The fallback: MLflow, torch and the ONNX exporter run in a child process (registry_child),
+    which writes a checked ONNX copy; this process imports none of them."""
     with tempfile.TemporaryDirectory(prefix="guessme-model-") as tmp:
         cmd = [sys.executable, "-m", "guessme_serve.registry_child", uri, tmp]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=LOAD_TIMEOUT_S, check=False)
         if done.returncode != 0:
             lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
             raise RuntimeError(lines[-1] if lines else f"loader exited with {done.returncode}")
-        return torch.jit.load(str(Path(tmp) / TORCHSCRIPT_FILE), map_location="cpu")
+        return load_onnx((Path(tmp) / ONNX_FILE).read_bytes(), uri)
 
 
-def check_model(module: Callable[[torch.Tensor], torch.Tensor]) -> None:
+def check_model(module: Callable[[np.ndarray], np.ndarray]) -> None:
     """A forward pass on a small batch: a broken model fails here, not on a player's request."""
-    with torch.inference_mode():
-        out = module(torch.zeros(2, 1, IMAGE_SIZE, IMAGE_SIZE))
-    if tuple(out.shape) != (2, NUM_CLASSES):
-        raise ValueError(f"model answers shape {tuple(out.shape)}, expected (2, {NUM_CLASSES})")
+    out = np.asarray(module(np.zeros((2, 1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)))
+    if out.shape != (2, NUM_CLASSES):
+        raise ValueError(f"model answers shape {out.shape}, expected (2, {NUM_CLASSES})")
 
 
 def probe_score(model: LoadedModel, min_accuracy: float) -> ProbeScore:

@@ -27,7 +27,6 @@ from guessme_contracts.messages import (
 )
 from guessme_core import PreprocessingError, pixels_to_image, strokes_to_image
 from guessme_core.player_files import player_hash
-from guessme_serve.inference import optimizing
 from guessme_serve.json_input import JSONNestingError, parse_json
 from guessme_serve.load_gauge import LoadGauge
 from guessme_serve.micro_batch import MicroBatcher
@@ -124,7 +123,7 @@ class GuessmeService:
         rounds: RoundStore | None = None,
         signer: TicketSigner | None = None,
     ) -> None:
-        self.holder = holder or ModelHolder(optimizing(load_from_registry))
+        self.holder = holder or ModelHolder(load_from_registry)
         self.rounds = rounds or RoundStore(default_player_dir())
         self.settings = ServiceSettings.from_user_config({})
         self.signer = signer or TicketSigner(load_ticket_key(), self.settings.ticket_ttl_s)

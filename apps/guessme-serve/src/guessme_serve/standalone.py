@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import json
 
-import torch
 import uvicorn
 
 from guessme_serve import heap
@@ -27,7 +26,6 @@ def main() -> None:
     parser.add_argument("--user-config", default="{}", help="more user_config settings, as JSON")
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
     service = GuessmeService()
     flags = {"ws_rate_per_s": args.ws_rate_per_s, "ws_burst": args.ws_burst}
     config = {

@@ -8,11 +8,11 @@ N >= 1. The loaded object is a torch.fx GraphModule already in inference mode: c
 call `.eval()`/`.train()` on it (it raises), and should wrap calls in `torch.inference_mode()`.
 
 Serving copy: before the version is registered, the logged pt2 model is loaded back from the
-tracking server, traced to TorchScript and checked to answer bit-for-bit like it
-(guessme_core.torchscript), and that copy is added to the logged model's artifacts
-(`torchscript/model.ts`). Serving replicas load it with torch.jit.load over the artifact proxy, without
-MLflow (guessme_serve.model_holder). The version is created only once the copy is stored, so every
-version registered here has one.
+tracking server, exported to ONNX and checked to answer like it in ONNX Runtime
+(guessme_core.onnx_export), and that copy is added to the logged model's artifacts
+(`onnx/model.onnx`). Serving replicas run it with ONNX Runtime, fetched over the artifact proxy,
+without MLflow or torch (guessme_serve.model_holder). The version is created only once the copy is
+stored, so every version registered here has one.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from guessme_contracts.model_uri import ModelRef
-from guessme_core.torchscript import TORCHSCRIPT_DIR, TORCHSCRIPT_FILE, save_torchscript_copy
+from guessme_core.onnx_export import save_onnx_copy
+from guessme_core.onnx_model import ONNX_DIR, ONNX_FILE
 from guessme_train.loop import EpochMetrics
 from guessme_train.params import Params
 
@@ -79,7 +80,7 @@ def log_and_register(
     extra_tags: Mapping[str, str] | None = None,
 ) -> RegisteredModel:
     """One MLflow run (params, per-epoch metrics, test metrics, data version, git commit, artifacts, the
-    model with signature and input example, and its checked TorchScript copy) and one new registered
+    model with signature and input example, and its checked ONNX copy) and one new registered
     version carrying the test metrics."""
     import mlflow
     import mlflow.pytorch
@@ -119,7 +120,7 @@ def log_and_register(
                 validate_serving_input=False,
             )
         # The version is created only once its serving copy is stored: no reader sees one without it.
-        store_torchscript_copy(info.model_id, info.model_uri)
+        store_onnx_copy(info.model_id, info.model_uri)
         version = mlflow.register_model(info.model_uri, name, await_registration_for=120).version
     client = MlflowClient()
     for key, value in {**{k: str(v) for k, v in test_metrics.items()}, **tags}.items():
@@ -140,13 +141,13 @@ def log_and_register(
     )
 
 
-def store_torchscript_copy(model_id: str, model_uri: str) -> None:
-    """Load the logged pt2 model back as stored (what the registry will serve), make its checked
-    TorchScript copy and add it to the logged model's artifacts (guessme_core.torchscript names where)."""
+def store_onnx_copy(model_id: str, model_uri: str) -> None:
+    """Load the logged pt2 model back as stored (what the registry will serve), make its checked ONNX
+    copy and add it to the logged model's artifacts (guessme_core.onnx_model names where)."""
     import mlflow.pytorch
     from mlflow import MlflowClient
 
     stored = mlflow.pytorch.load_model(model_uri, map_location="cpu")
-    with tempfile.TemporaryDirectory(prefix="guessme-torchscript-") as tmp:
-        path = save_torchscript_copy(stored, model_uri, Path(tmp) / TORCHSCRIPT_FILE)
-        MlflowClient().log_model_artifact(model_id, str(path), artifact_path=TORCHSCRIPT_DIR)
+    with tempfile.TemporaryDirectory(prefix="guessme-onnx-") as tmp:
+        path = save_onnx_copy(stored, model_uri, Path(tmp) / ONNX_FILE)
+        MlflowClient().log_model_artifact(model_id, str(path), artifact_path=ONNX_DIR)
