@@ -104,7 +104,7 @@ class _Templates(torch.nn.Module):
         images = {d: [] for d in range(10)}  # type: dict[int, list[np.ndarray]]
         for probe in packaged_probes():
             images[probe.label].append(strokes_to_image(probe.strokes, probe.width, probe.height))
-        means = torch.stack([to_batch(images[d]).mean(0).flatten() for d in range(10)])
+        means = torch.stack([torch.from_numpy(to_batch(images[d])).mean(0).flatten() for d in range(10)])
         self.templates = torch.nn.functional.normalize(means, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
