@@ -100,8 +100,11 @@ def test_an_mnist_style_image_is_left_almost_unchanged() -> None:
 def test_to_batch_gives_model_input() -> None:
     images = [strokes_to_image(draw(d), 280, 280) for d in (0, 1, 2)]
     batch = to_batch(images)
-    assert tuple(batch.shape) == (3, 1, 28, 28)
-    assert str(batch.dtype) == "torch.float32"
+    assert isinstance(batch, np.ndarray)  # NumPy, so that serving needs no torch
+    assert batch.shape == (3, 1, 28, 28)
+    assert batch.dtype == np.float32
+    assert batch.flags.c_contiguous
+    np.testing.assert_array_equal(batch[1, 0], images[1])
 
 
 def test_a_single_dot_is_a_valid_drawing() -> None:

@@ -103,7 +103,7 @@ class _Templates:
         images = {d: [] for d in range(10)}  # type: dict[int, list[np.ndarray]]
         for probe in packaged_probes():
             images[probe.label].append(strokes_to_image(probe.strokes, probe.width, probe.height))
-        means = np.stack([np.asarray(to_batch(images[d])).mean(0).ravel() for d in range(10)])
+        means = np.stack([to_batch(images[d]).mean(0).ravel() for d in range(10)])
         self.templates = means / np.linalg.norm(means, axis=1, keepdims=True)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

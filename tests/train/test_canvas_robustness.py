@@ -18,7 +18,7 @@ def test_trained_model_recognises_canvas_drawings(trained_model) -> None:
     images = [strokes_to_image(draw(d, canvas=280, **v), 280, 280) for d, v in cases]  # type: ignore[arg-type]
     labels = np.array([d for d, _ in cases])
     with torch.inference_mode():
-        predicted = model(to_batch(images)).argmax(1).numpy()
+        predicted = model(torch.from_numpy(to_batch(images))).argmax(1).numpy()
     per_digit = {d: float((predicted[labels == d] == d).mean()) for d in range(10)}
     accuracy = float((predicted == labels).mean())
     print(f"canvas drawings recognised: {accuracy:.3f} of {len(cases)}; per digit {per_digit}")

@@ -57,7 +57,7 @@ class LoadedModel:
 
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
         """Normalised 28x28 images -> (N, 10) class probabilities."""
-        return softmax(self.module(np.asarray(to_batch(images))))
+        return softmax(self.module(to_batch(images)))
 
 
 def parse_model_uri(uri: str) -> tuple[str, str]:

@@ -1,6 +1,8 @@
 """Shared by training and serving, so the two cannot drift: the CNN and the preprocessing."""
 
-from guessme_core.model import IMAGE_SIZE, NUM_CLASSES, GuessmeCNN
+from typing import TYPE_CHECKING, Any
+
+from guessme_core.model_io import IMAGE_SIZE, NUM_CLASSES
 from guessme_core.preprocessing import (
     PreprocessingError,
     normalize_image,
@@ -8,6 +10,9 @@ from guessme_core.preprocessing import (
     strokes_to_image,
     to_batch,
 )
+
+if TYPE_CHECKING:
+    from guessme_core.model import GuessmeCNN
 
 __all__ = [
     "IMAGE_SIZE",
@@ -19,3 +24,12 @@ __all__ = [
     "strokes_to_image",
     "to_batch",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: GuessmeCNN (and torch with it) loads on first use, so the serving replica never imports torch.
+    if name == "GuessmeCNN":
+        from guessme_core.model import GuessmeCNN
+
+        return GuessmeCNN
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,10 +3,10 @@
 import torch
 from torch import nn
 
-from guessme_contracts.limits import NUM_DIGITS
+from guessme_core.model_io import IMAGE_SIZE, NUM_CLASSES
 
-IMAGE_SIZE = 28
-NUM_CLASSES = NUM_DIGITS  # one class per digit the game plays with
+__all__ = ["IMAGE_SIZE", "MNIST_MEAN", "MNIST_STD", "NUM_CLASSES", "GuessmeCNN"]
+
 # MNIST's pixel statistics; normalising inside the model keeps callers on plain [0, 1] images.
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from guessme_core.model import IMAGE_SIZE
+from guessme_core.model_io import IMAGE_SIZE
 from guessme_core.onnx_model import INPUT_NAME, OUTPUT_NAME, OnnxModel, softmax
 
 MAX_PROB_DIFF = 1e-4

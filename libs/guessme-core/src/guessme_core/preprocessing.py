@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from guessme_contracts.limits import MAX_CANVAS, MAX_POINTS, MAX_STROKES  # the drawing limits enforced here
-from guessme_core.model import IMAGE_SIZE
+from guessme_core.model_io import IMAGE_SIZE
+from guessme_core.resize import resize_bilinear_antialias
 
 BOX = 20  # MNIST's size-normalised box
 PEN_WIDTH = 2.2  # stroke width in output pixels, close to MNIST's typical line
@@ -59,22 +58,20 @@ def normalize_image(image: np.ndarray) -> np.ndarray:
     if len(xs) == 0:
         raise PreprocessingError("empty drawing: there is no ink")
     crop = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    h, w = crop.shape
-    scale = BOX / max(h, w)
-    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = F.interpolate(
-        torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None, None],
-        size=(new_h, new_w),
-        mode="bilinear",
-        antialias=True,
-        align_corners=False,
-    )[0, 0].numpy()
+    resized = resize_bilinear_antialias(crop, *boxed_size(*crop.shape))  # torch's antialiased bilinear
     return _place_by_centre_of_mass(np.clip(resized, 0.0, 1.0))
 
 
-def to_batch(images: Sequence[np.ndarray]) -> torch.Tensor:
-    """Normalised 28x28 images -> the model's (N, 1, 28, 28) float32 input."""
-    return torch.from_numpy(np.stack(images).astype(np.float32, copy=False)).unsqueeze(1)
+def boxed_size(height: int, width: int) -> tuple[int, int]:
+    """The size an ink crop is scaled to: longer side BOX px, aspect ratio kept, at least 1 px."""
+    scale = BOX / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def to_batch(images: Sequence[np.ndarray]) -> np.ndarray:
+    """Normalised 28x28 images -> the model's (N, 1, 28, 28) float32 input, a C-contiguous NumPy
+    array (torch callers wrap it with `torch.from_numpy`, which shares the memory)."""
+    return np.ascontiguousarray(np.stack(images).astype(np.float32, copy=False)[:, None])
 
 
 def _place_by_centre_of_mass(img: np.ndarray) -> np.ndarray:
