@@ -5,12 +5,12 @@
   result and the next digit; the others are idle tabs that never send.
 - eager: EAGER clients, each sending a whole drawn digit as soon as its previous answer is back,
   once the replicas the players phase asked the autoscaler for are running (a replica importing
-  torch on the same two cores is a start-up cost, not serving capacity).
+  Ray, ONNX Runtime and the app on the same two cores is a start-up cost, not serving capacity).
 - crash: DRAWING_CRASH players drawing while one replica is killed with SIGKILL; the clients
   behave like the game (reconnect with backoff, send the unanswered drawing again), and the
   figures are the game's: guesses that never got an answer, and the longest wait for answers
   after the kill.
-The floor is the work itself in this process (preprocessing + forward, one torch thread, one
+The floor is the work itself in this process (preprocessing + forward, one ONNX Runtime thread, one
 drawing at a time) on the same drawings, measured in the same run; every figure is also printed
 as a ratio to it. Where the CPU goes: each scenario also prints CPU milliseconds per prediction
 for the replicas, HAProxy, the rest of the Ray stack (/proc, by process) and the clients (their own
@@ -335,7 +335,7 @@ def replicas(dashboard_url: str) -> list[dict[str, Any]]:
 
 def settle(dashboard_url: str, timeout: float = 240.0) -> str:
     """Wait until the autoscaler's last decision has taken effect (the deployment HEALTHY, every
-    replica RUNNING), so that a phase measures serving, not replicas importing torch and loading
+    replica RUNNING), so that a phase measures serving, not replicas importing and loading
     the model on the same cores; says what it waited for."""
     t0 = time.monotonic()
     while True:
