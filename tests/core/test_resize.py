@@ -215,35 +215,3 @@ def test_bad_sizes_are_refused() -> None:
         resize_bilinear_antialias(np.ones((3, 3), np.float32), 0, 2)
     with pytest.raises(ValueError, match="2-D"):
         resize_bilinear_antialias(np.ones(3, np.float32), 2, 2)
-
-
-# --- torch-free imports ---------------------------------------------------------------------------
-
-TORCH_FREE_CHILD = textwrap.dedent(
-    """
-    import sys
-    import guessme_core
-    from guessme_core import IMAGE_SIZE, NUM_CLASSES, PreprocessingError, normalize_image
-    from guessme_core import pixels_to_image, strokes_to_image, to_batch
-    to_batch([strokes_to_image([[[10.0, 50.0], [10.0, 60.0]]], 280, 280)])
-    heavy = sorted(m for m in sys.modules if m.split(".")[0] == "torch")
-    assert not heavy, heavy
-    """
-)
-
-
-def test_preprocessing_imports_without_torch() -> None:
-    """The serving replica must not import torch (~500 MB per replica): the shared entry points do not."""
-    child = subprocess.run(
-        [sys.executable, "-c", TORCH_FREE_CHILD], capture_output=True, text=True, timeout=120
-    )
-    assert child.returncode == 0, child.stderr
-
-
-def test_the_cnn_is_still_exported_lazily() -> None:
-    import guessme_core
-    from guessme_core import model
-
-    assert guessme_core.GuessmeCNN is model.GuessmeCNN
-    with pytest.raises(AttributeError, match="no_such_name"):
-        _ = guessme_core.no_such_name  # type: ignore[attr-defined]
