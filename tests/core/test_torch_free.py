@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 pytestmark = pytest.mark.unit
+
 TORCH_FREE_CHILD = textwrap.dedent(
     """
     import sys
@@ -35,4 +36,4 @@ def test_the_cnn_is_still_exported_lazily() -> None:
 
     assert guessme_core.GuessmeCNN is model.GuessmeCNN
     with pytest.raises(AttributeError, match="no_such_name"):
-        _ = guessme_core.no_such_name  # type: ignore[attr-defined]
+        _ = guessme_core.no_such_name
