@@ -66,7 +66,8 @@ def _weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     `.astype(_F32)` marks each place where the C++ stores a double into a float, `_F64` each place
     where it promotes a float to double.
     """
-    # area_pixel_compute_scale (align_corners=False, no scale factor): float(in) / out in float32.
+    # area_pixel_compute_scale (align_corners=False, no scale factor): float(in) / out in float32, also
+    # for a 1-px output (older UpSample.h returned 0 there; the torch this replaced divides).
     scale = _F32(in_size) / _F32(out_size)
     # _compute_index_ranges_weights: support = (interp_size * 0.5) * scale when downscaling, else 1.
     support = scale if scale >= 1.0 else _F32(1.0)
