@@ -17,6 +17,7 @@ from functools import cache
 import numpy as np
 
 _F32 = np.float32
+_F64 = np.float64
 
 
 def resize_bilinear_antialias(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -29,66 +30,67 @@ def resize_bilinear_antialias(image: np.ndarray, height: int, width: int) -> np.
     if out.shape[1] != width:
         out = _resample_rows(out, *_weights(out.shape[1], width))
     if out.shape[0] != height:
-        first, weights = _weights(out.shape[0], height)
+        index, weights = _weights(out.shape[0], height)
         if out.shape[1] == 1:
             # With one column, TensorIterator drops the size-1 width axis and basic_loop_aa_vertical,
             # which reads the weights of its first output row only (`data[..][0]`), gives every row
             # that row's value. Kept, so the images stay the ones torch made.
-            first, weights = np.repeat(first[:1], height), np.repeat(weights[:1], height, axis=0)
-        out = _resample_rows(np.ascontiguousarray(out.T), first, weights).T
+            index, weights = index[:1], weights[:1]
+            out = np.repeat(_resample_rows(out.T, index, weights).T, height, axis=0)
+        else:
+            out = _resample_rows(out.T, index, weights).T
     return np.ascontiguousarray(out)
 
 
-def _resample_rows(src: np.ndarray, first: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Every row of `src` resampled: output o = sum_j src[first[o] + j] * weights[o, j].
+def _resample_rows(src: np.ndarray, index: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Every row of `src` resampled: output o = sum_j src[index[o, j]] * weights[o, j].
 
-    Accumulated in float32 from j = 0 up, as interpolate_aa_single_dim does. An output whose support
-    is shorter than the longest gets weight 0 on the extra terms (index clamped into the row), and
-    adding an exact 0.0 leaves a float sum unchanged.
+    The float32 products, then their float32 sum from j = 0 up, as interpolate_aa_single_dim does. An
+    output whose support is shorter than the longest has weight 0 on the extra terms (index clamped
+    into the row), and adding an exact 0.0 leaves a float sum unchanged.
     """
-    index = np.minimum(first[:, None] + np.arange(weights.shape[1]), src.shape[1] - 1)
-    acc = src[:, index[:, 0]] * weights[:, 0]
+    terms = src[:, index] * weights  # (rows, outputs, longest support)
+    acc = terms[:, :, 0].copy()
     for j in range(1, weights.shape[1]):
-        acc += src[:, index[:, j]] * weights[:, j]
+        acc += terms[:, :, j]
     return acc
 
 
 @cache
 def _weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per output sample: its first input index and its normalised triangle-filter weights,
-    (out_size,) int64 and (out_size, longest support) float32, read-only (cached per size pair).
+    """Per output sample: the input indices of its support and its normalised triangle-filter weights,
+    both (out_size, longest support), int64 and float32, read-only (cached per size pair).
 
-    HelperInterpBase::_compute_indices_min_size_weights_aa with scalar_t = float and interp_size = 2;
-    each `_F32(...)` is a place where the C++ stores a double into a float.
+    HelperInterpBase::_compute_indices_min_size_weights_aa with scalar_t = float and interp_size = 2,
+    for all outputs at once (NumPy's elementwise float32/float64 operations round as C++ does).
+    `.astype(_F32)` marks each place where the C++ stores a double into a float, `_F64` each place
+    where it promotes a float to double.
     """
-    # area_pixel_compute_scale (align_corners=False, no scale factor): float(in) / out in float32.
+    # area_pixel_compute_scale (align_corners=False, no scale factor): float(in) / out in float32, also
+    # for a 1-px output (older UpSample.h returned 0 there; the torch this replaced divides).
     scale = _F32(in_size) / _F32(out_size)
     # _compute_index_ranges_weights: support = (interp_size * 0.5) * scale when downscaling, else 1.
-    support = _F32(float(scale)) if scale >= 1.0 else _F32(1.0)
+    support = scale if scale >= 1.0 else _F32(1.0)
     max_size = int(np.ceil(support)) * 2 + 1
-    invscale = _F32(1.0 / float(scale)) if scale >= 1.0 else _F32(1.0)
-    firsts = np.zeros(out_size, dtype=np.int64)
-    table = np.zeros((out_size, max_size), dtype=_F32)
-    longest = 1
-    for i in range(out_size):
-        center = _F32(float(scale) * (i + 0.5))
-        # static_cast<int64_t> truncates towards zero; (float - float) + 0.5 is done in double.
-        xmin = max(int(float(center - support) + 0.5), 0)
-        xsize = min(int(float(center + support) + 0.5), in_size) - xmin
-        xsize = min(max(xsize, 0), max_size)
-        total = _F32(0.0)
-        for j in range(xsize):
-            # filter_fn((j + xmin - center + 0.5) * invscale): int64 - float in float32, the rest in
-            # double, passed as aa_filter's float; its 1.0 - |x| is double, returned as float.
-            x = abs(_F32((float(_F32(j + xmin) - center) + 0.5) * float(invscale)))
-            w = _F32(1.0 - float(x)) if x < 1.0 else _F32(0.0)
-            table[i, j] = w
-            total = _F32(total + w)
-        if total != 0.0:
-            table[i, :xsize] /= total
-        firsts[i] = xmin
-        longest = max(longest, xsize)
-    table = table[:, :longest].copy()  # the columns past every support are zeros: time only
-    firsts.flags.writeable = False
-    table.flags.writeable = False
-    return firsts, table
+    invscale = _F64(_F32(1.0 / _F64(scale)) if scale >= 1.0 else 1.0)
+    center = (_F64(scale) * (np.arange(out_size) + 0.5)).astype(_F32)
+    # xmin, xsize: (float - float) + 0.5 in double, then static_cast<int64_t>, which truncates.
+    xmin = np.maximum(np.trunc((center - support).astype(_F64) + 0.5).astype(np.int64), 0)
+    xend = np.minimum(np.trunc((center + support).astype(_F64) + 0.5).astype(np.int64), in_size)
+    xsize = np.clip(xend - xmin, 0, max_size)
+    j = np.arange(max_size)
+    # aa_filter((j + xmin - center + 0.5) * invscale): int64 - float in float32, + 0.5 and * invscale
+    # in double, passed as a float; its 1.0 - |x| is double, returned as a float. 0 past the support.
+    offset = ((xmin[:, None] + j).astype(_F32) - center[:, None]).astype(_F64)
+    x = np.abs((offset + 0.5) * invscale).astype(_F32)
+    w = np.where((x < 1.0) & (j < xsize[:, None]), (1.0 - x.astype(_F64)).astype(_F32), _F32(0.0))
+    total = np.zeros(out_size, dtype=_F32)
+    for k in range(max_size):  # total_w += w, in float32 and in order
+        total += w[:, k]
+    w = np.where(total[:, None] != 0.0, w / np.where(total == 0.0, _F32(1.0), total)[:, None], w)
+    longest = max(int(xsize.max()), 1)  # the columns past every support are zeros: time only
+    index = np.minimum(xmin[:, None] + np.arange(longest), in_size - 1)
+    weights = np.ascontiguousarray(w[:, :longest])
+    index.flags.writeable = False
+    weights.flags.writeable = False
+    return index, weights
