@@ -44,6 +44,7 @@ class TrainedModel:
 # The code that shapes the trained weights (the DVC train stage's code deps, plus data and params).
 TRAINING_CODE = [
     "libs/guessme-core/src/guessme_core/model.py",
+    "libs/guessme-core/src/guessme_core/model_io.py",
     *(
         f"apps/guessme-train/src/guessme_train/{name}.py"
         for name in ("augment", "datasets", "device", "fetch", "loop", "params", "prepare", "trainer")
