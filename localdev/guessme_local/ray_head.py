@@ -7,7 +7,8 @@ the tests use instead of a RayService on Kubernetes.
   on the host.
 - `deploy` applies a Serve config (the dict or YAML file of apps/guessme-serve/serve-config.yaml)
   with the dashboard's REST API, the one `serve deploy` wraps: a change of user_config only is an
-  in-place `reconfigure()`; anything else replaces replicas.
+  in-place `reconfigure()`; anything else replaces replicas. Locally the autoscaler's `max_replicas`
+  is capped at this machine's cores (`fit_replicas_to_cores`).
 - `wait_until_running` waits for an application to be RUNNING.
 
 Environment from scripts/lib.sh: RAY_TMPDIR (session files), RAY_AUTH_MODE=token with
@@ -239,6 +240,27 @@ def load_serve_config(config: dict[str, Any] | Path | str = SERVE_CONFIG) -> dic
     return loaded
 
 
+def fit_replicas_to_cores(config: dict[str, Any], cores: int | None = None) -> dict[str, Any]:
+    """`config` with each autoscaling deployment's `max_replicas` capped at this machine's cores
+    (never below its `min_replicas`/`initial_replicas`).
+
+    The shared config allows 4 replicas because on Kubernetes a replica beyond the first two gets a
+    worker pod, and cores, of its own (the RayService's autoscaler adds them). A local head is one
+    machine: a third and fourth replica split the same cores and add their event loops, imports and
+    smaller batches. Measured on 2 cores (tests/benchmarks/bench_players.py, 32 eager clients): 609-658
+    predictions/s with the 4 replicas the players phase had asked for, 943/s with 2.
+    """
+    cores = cores or os.cpu_count() or 1
+    out = copy.deepcopy(config)
+    for app in out.get("applications", []):
+        for dep in app.get("deployments", []):
+            scaling = dep.get("autoscaling_config")
+            if isinstance(scaling, dict) and "max_replicas" in scaling:
+                floor = max(int(scaling.get("min_replicas", 1)), int(scaling.get("initial_replicas") or 0))
+                scaling["max_replicas"] = max(floor, min(int(scaling["max_replicas"]), cores))
+    return out
+
+
 def with_model_uri(
     config: dict[str, Any], model_uri: str, deployment: str = "GuessmeServe"
 ) -> dict[str, Any]:
@@ -264,7 +286,7 @@ def deploy(
     `http_port` overrides http_options (local runs: a free port on `http_host`; Serve ignores a
     change once its proxy is up). Returns the config that was sent.
     """
-    body = load_serve_config(config)
+    body = fit_replicas_to_cores(load_serve_config(config))
     if http_port is not None:
         body.setdefault("http_options", {}).update(port=http_port, host=http_host)
     from ray.serve.schema import ServeDeploySchema
