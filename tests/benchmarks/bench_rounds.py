@@ -9,7 +9,8 @@ that plays), plus posts with no ticket. Three phases, each against a fresh serve
     app's own, measured in process (the rest is the HTTP server and the kernel).
 Printed per phase: the counts by status (the deliberate posts without a ticket apart: answered 403 until
 the client is over its limit, 429 after, since the limit is checked first, from the request head), rounds
-stored vs. quota, disk used vs. budget (flagged EXCEEDED if it was passed), the 429 answer time (p50, p99) and the server's CPU per post.
+stored vs. quota, disk used vs. budget (flagged EXCEEDED if it was passed), the 429 answer time (p50,
+p99) and the server's CPU per post.
 
 Predictions meanwhile: one player guesses over its WebSocket through the whole phase at the game's
 cadence (a guess sent every SEND_INTERVAL_MS, read from apps/frontend/src/lib/useGuessSocket.ts, whatever
@@ -70,12 +71,13 @@ def _game_cadence_s() -> float:
 
 
 def _serve(port: int, folder: str, settings: dict[str, Any]) -> None:
-    import asyncio
-
+    """The app as guessme_serve.standalone serves it (uvicorn's own loop set-up: uvloop, as in a Ray
+    replica; no access log; the start-up heap frozen, as the replica and standalone do)."""
     import torch
     import uvicorn
 
     from guessme_core import GuessmeCNN
+    from guessme_serve import heap
     from guessme_serve.api import bind_service, create_api
     from guessme_serve.model_holder import LoadedModel, ModelHolder
     from guessme_serve.rounds import RoundStore
@@ -91,7 +93,8 @@ def _serve(port: int, folder: str, settings: dict[str, Any]) -> None:
     service.holder.remember(model)
     service.apply(ServiceSettings(**settings))
     bind_service(service)
-    asyncio.run(uvicorn.Server(uvicorn.Config(create_api(), port=port, log_level="error")).serve())
+    heap.freeze_long_lived()
+    uvicorn.run(create_api(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def _big_drawing() -> dict[str, Any]:
