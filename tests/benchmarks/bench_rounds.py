@@ -14,17 +14,23 @@ p99) and the server's CPU per post.
 
 Predictions meanwhile: one player guesses over its WebSocket through the whole phase at the game's
 cadence (a guess sent every SEND_INTERVAL_MS, read from apps/frontend/src/lib/useGuessSocket.ts, whatever
-the answer time). The flood comes in FLOOD_BLOCKS blocks between idle ones (I F I F I F I), switched on
-and off by the measuring process while the flooder stays connected, so each flood block's guess p50 is
+the answer time). The flood comes in blocks between idle ones (SCHEDULE: I F I B I F I B I), switched on
+and off by the measuring process while the flooders stay connected, so each flood block's guess p50 is
 compared with the idle blocks right before and after it, seconds apart: a shared machine's load drifts
-within a minute by more than the effect measured. Per block: guesses, p50 and p99 (with fewer than 100
-guesses, the p99 is the slowest), and the CPU (in cores) of the server, the flooder, the player and every
-other process on the host (the noise); per phase and over the run: each flood block's ratio, their median,
-min and max. The load average is printed at the start and the end.
+within a minute by more than the effect measured. Two kinds of flood block, by the flooder's priority:
+  - flood (F): the flooder runs like any process, so on this 2-core host it takes its CPU (about 0.7
+    of a core) from the server's, and each answer it waits for wakes it to preempt the server;
+  - flood-bg (B): the flooder runs at SCHED_IDLE, on CPU time nothing else on the host wants, as a
+    client on another machine would; it then floods only as fast as the idle CPU lets it (the post
+    rate of each block is printed, to compare).
+Per block: posts per second, guesses, p50 and p99 (with fewer than 100 guesses, the p99 is the slowest),
+and the CPU (in cores) of the server, the flooders, the player and every other process on the host (the
+noise). Per kind, in each phase and over the run: each block's ratio, their median, min and max. The
+load average is printed at the start and the end.
 
 The server is the real FastAPI app under uvicorn in its own process, with an untrained model of the
-params.yaml architecture (same compute as a trained one). The flooder is a process of its own, and so
-is the measuring player (this one): in one process the flood's threads would hold the player's GIL,
+params.yaml architecture (same compute as a trained one). The flooders are processes of their own, and
+so is the measuring player (this one): in one process the flood's threads would hold the player's GIL,
 and a player is another machine. Figures only: nothing asserts a speed. Run:
 `make bench PYTEST_ARGS="-k rounds"` (noisy on a shared machine). Sizes: BENCH_FLOOD_S, BENCH_IDLE_S.
 """
@@ -52,14 +58,17 @@ from websockets.sync.client import ClientConnection, connect
 pytestmark = pytest.mark.benchmark
 
 REPO = Path(__file__).resolve().parents[2]
-FLOOD_S = float(os.environ.get("BENCH_FLOOD_S", "20"))  # in all, over the FLOOD_BLOCKS of a phase
-IDLE_S = float(os.environ.get("BENCH_IDLE_S", "3"))  # each idle block (there is one more than flood blocks)
-FLOOD_BLOCKS = 3
+FLOOD_S = float(os.environ.get("BENCH_FLOOD_S", "20"))  # in all, over the flood blocks of a phase
+IDLE_S = float(os.environ.get("BENCH_IDLE_S", "3"))  # each idle block
+FLOODS = {"flood": False, "flood-bg": True}  # a flood block's kind: is its flooder at SCHED_IDLE
+SCHEDULE = ("idle", "flood", "idle", "flood-bg", "idle", "flood", "idle", "flood-bg", "idle")
 SETTLE_S = 0.3  # after switching the flood on or off: guesses go on, not counted in either block
 CONNECTIONS = 4
 QUOTA = 50
 BUDGET_MB = 64.0
 WS_LIMITS = {"ws_rate_per_s": 1e6, "ws_burst": 1e6}  # the socket limiter is not what is measured here
+
+Post = tuple[str, int, float, float]  # ticket or not, status, answer time (s), when answered (monotonic)
 
 
 def _game_cadence_s() -> float:
@@ -148,7 +157,7 @@ def _flood(
     switch: Any,
     done: Any,
     connected: threading.Barrier,
-    results: list[tuple[str, int, float]],
+    posts: list[Post],
 ) -> None:
     with ExitStack() as stack:
         ws = stack.enter_context(connect(ws_url)) if deal else None
@@ -169,18 +178,22 @@ def _flood(
             body = payload.replace('"__TICKET__"', json.dumps(ticket)).replace('"__TARGET__"', str(target))
             t0 = time.perf_counter()
             res = client.post("/rounds", content=body, headers={"content-type": "application/json"})
-            results.append(("ticket" if ticket else "no ticket", res.status_code, time.perf_counter() - t0))
+            answered = time.perf_counter() - t0
+            posts.append(("ticket" if ticket else "no ticket", res.status_code, answered, time.monotonic()))
 
 
 def _flooder(
-    url: str, ws_url: str, payload: str, deal: bool, switch: Any, done: Any, ready: Any, out: Any
+    url: str, ws_url: str, payload: str, deal: bool, background: bool, events: Any, out: Any
 ) -> None:
-    """The flooding client, in a process of its own: CONNECTIONS threads from one address, posting
-    while `switch` is set, until `done`."""
-    results: list[tuple[str, int, float]] = []
+    """A flooding client, in a process of its own: CONNECTIONS threads from one address, posting while
+    its switch is on, until done; `background`: at SCHED_IDLE (Linux; its threads inherit the policy)."""
+    switch, done, ready = events
+    if background:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    posts: list[Post] = []
     connected = threading.Barrier(CONNECTIONS + 1)
     threads = [
-        threading.Thread(target=_flood, args=(url, ws_url, payload, deal, switch, done, connected, results))
+        threading.Thread(target=_flood, args=(url, ws_url, payload, deal, switch, done, connected, posts))
         for _ in range(CONNECTIONS)
     ]
     for t in threads:
@@ -189,7 +202,7 @@ def _flooder(
     ready.set()
     for t in threads:
         t.join()
-    out.put(results)
+    out.put(posts)
 
 
 def _cpu_s(pid: int) -> float:
@@ -211,11 +224,11 @@ def _load() -> str:
 
 @dataclass
 class Block:
-    kind: str  # "idle" or "flood"
-    samples: list[float]
-    cores: tuple[
-        float, float, float, float
-    ]  # CPU of the server, the flooder, the player, the rest of the host
+    kind: str  # one of SCHEDULE's
+    samples: list[float]  # the player's answer times (s)
+    cores: tuple[float, ...]  # CPU of the server, the flooders, the player, the rest of the host
+    start: float  # time.monotonic() at its start and end
+    end: float
 
     @property
     def p50(self) -> float:
@@ -223,66 +236,69 @@ class Block:
 
 
 class Meter:
-    """CPU used over a span by the server, the flooder, the player (this process) and the rest of the host."""
+    """CPU used over a span by the server, the flooders, the player (this process), the rest of the host."""
 
-    def __init__(self, server: int, flooder: int) -> None:
-        self.pids = (server, flooder, os.getpid())
+    def __init__(self, server: int, flooders: list[int]) -> None:
+        self.pids = (server, *flooders, os.getpid())
         self.start()
 
     def start(self) -> None:
         self._t, self._host = time.monotonic(), _host_busy_s()
         self._ours = [_cpu_s(pid) for pid in self.pids]
 
-    def read(self) -> tuple[float, float, float, float]:
-        """(server, flooder, player, the rest) in cores (CPU seconds per second) since start()."""
+    def read(self) -> tuple[float, ...]:
+        """(server, flooders, player, the rest) in cores (CPU seconds per second) since start()."""
         wall = time.monotonic() - self._t
         ours = [_cpu_s(pid) - before for pid, before in zip(self.pids, self._ours, strict=True)]
-        others = _host_busy_s() - self._host - sum(ours)
-        return ours[0] / wall, ours[1] / wall, ours[2] / wall, max(others, 0.0) / wall
+        others = max(_host_busy_s() - self._host - sum(ours), 0.0)
+        return ours[0] / wall, sum(ours[1:-1]) / wall, ours[-1] / wall, others / wall
 
 
-def _ratios(blocks: list[Block]) -> list[float]:
-    """Each flood block's guess p50 over the mean p50 of the idle blocks right before and after it."""
+def _ratios(blocks: list[Block], kind: str) -> list[float]:
+    """Each `kind` block's guess p50 over the mean p50 of the idle blocks right before and after it."""
     return [
         block.p50 / ((blocks[i - 1].p50 + blocks[i + 1].p50) / 2)
         for i, block in enumerate(blocks)
-        if block.kind == "flood"
+        if block.kind == kind
     ]
 
 
 def _spread(ratios: list[float]) -> str:
     listed = ", ".join(f"{r:.2f}x" for r in ratios)
-    return (
-        f"{listed} (median {statistics.median(ratios):.2f}x, min {min(ratios):.2f}x, max {max(ratios):.2f}x)"
-    )
+    median, low, high = statistics.median(ratios), min(ratios), max(ratios)
+    return f"{listed} (median {median:.2f}x, min {low:.2f}x, max {high:.2f}x)"
 
 
-def _blocks(player: Player, switch: Any, server: int, flooder: int) -> tuple[list[Block], float, float]:
-    """I F I F ... I: the player guesses throughout, the flood is switched on for each F block.
-    Returns the blocks and the server's CPU seconds and wall seconds while the flood was on."""
-    meter = Meter(server, flooder)
+def _blocks(
+    player: Player, switches: dict[str, Any], server: int, flooders: list[int]
+) -> tuple[list[Block], float]:
+    """The SCHEDULE's blocks: the player guesses throughout; a flood block switches its flooder on.
+    Returns the blocks and the server's CPU seconds while a flood was on (until its last answers)."""
+    meter = Meter(server, flooders)
     blocks: list[Block] = []
-    flood_cpu = flood_wall = cpu0 = t0 = 0.0
+    flood_cpu = cpu0 = 0.0
+    flood_s = FLOOD_S / sum(kind in FLOODS for kind in SCHEDULE)
     player.guess_for(1.0)  # warm-up: first guesses pay for lazy set-up
-    for i in range(2 * FLOOD_BLOCKS + 1):
-        flood = i % 2 == 1
-        if flood:
-            switch.set()
-            cpu0, t0 = _cpu_s(server), time.monotonic()
-        else:
-            switch.clear()
+    for i, kind in enumerate(SCHEDULE):
+        for name, switch in switches.items():
+            if name == kind:
+                switch.set()
+            else:
+                switch.clear()
+        if kind in FLOODS:
+            cpu0 = _cpu_s(server)
         player.guess_for(SETTLE_S)
-        if not flood and i > 0:  # the flood's last posts have been answered
+        if i > 0 and SCHEDULE[i - 1] in FLOODS:  # the flood before has had its last answers
             flood_cpu += _cpu_s(server) - cpu0
-            flood_wall += time.monotonic() - t0
         meter.start()
-        samples = player.guess_for(FLOOD_S / FLOOD_BLOCKS if flood else IDLE_S)
-        blocks.append(Block("flood" if flood else "idle", samples, meter.read()))
-    return blocks, flood_cpu, flood_wall
+        start = time.monotonic()
+        samples = player.guess_for(flood_s if kind in FLOODS else IDLE_S)
+        blocks.append(Block(kind, samples, meter.read(), start, time.monotonic()))
+    return blocks, flood_cpu
 
 
-def _phase(name: str, settings: dict[str, Any], tmp: Path, deal: bool = True) -> list[float]:
-    """One phase against a fresh server; prints its figures and returns its flood blocks' ratios."""
+def _phase(name: str, settings: dict[str, Any], tmp: Path, deal: bool = True) -> dict[str, list[float]]:
+    """One phase against a fresh server; prints its figures and returns its flood blocks' ratios by kind."""
     from guessme_local.procs import free_port
     from guessme_serve.rounds import shard_paths
 
@@ -293,10 +309,18 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path, deal: bool = True) ->
     server.start()
     url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
     payload = json.dumps({**_big_drawing(), "ticket": "__TICKET__", "target": "__TARGET__"})
-    switch, done, ready, out = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
-    flooder = ctx.Process(
-        target=_flooder, args=(url, ws_url, payload, deal, switch, done, ready, out), daemon=True
-    )
+    done = ctx.Event()
+    switches = {kind: ctx.Event() for kind in FLOODS}
+    readies = {kind: ctx.Event() for kind in FLOODS}
+    outs = {kind: ctx.Queue() for kind in FLOODS}
+    flooders = {
+        kind: ctx.Process(
+            target=_flooder,
+            args=(url, ws_url, payload, deal, background, (switches[kind], done, readies[kind]), outs[kind]),
+            daemon=True,
+        )
+        for kind, background in FLOODS.items()
+    }
     try:
         for _ in range(300):
             try:
@@ -304,52 +328,57 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path, deal: bool = True) ->
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        flooder.start()
-        assert ready.wait(60), "the flooder did not connect"
+        for kind, flooder in flooders.items():
+            flooder.start()
+            assert readies[kind].wait(60), f"the {kind} flooder did not connect"
         assert server.pid is not None
-        assert flooder.pid is not None
+        pids = [f.pid for f in flooders.values() if f.pid is not None]
+        policies = {
+            os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{flooders['flood-bg'].pid}/task")
+        }
+        assert policies == {os.SCHED_IDLE}, "the background flooder runs at SCHED_IDLE, every thread of it"
         with connect(ws_url) as ws:
-            blocks, flood_cpu, flood_wall = _blocks(
-                Player(ws, _game_cadence_s()), switch, server.pid, flooder.pid
-            )
+            blocks, flood_cpu = _blocks(Player(ws, _game_cadence_s()), switches, server.pid, pids)
         done.set()
-        results: list[tuple[str, int, float]] = out.get(timeout=60)
-        flooder.join(10)
+        posts: list[Post] = [post for out in outs.values() for post in out.get(timeout=60)]
         stored = sum(len(p.read_bytes().splitlines()) for p in shard_paths(folder))
         used_mb = sum(p.stat().st_size for p in shard_paths(folder)) / (1 << 20)
     finally:
         done.set()
-        for proc in (flooder, server):
+        for proc in (*flooders.values(), server):
             if proc.pid is not None:
                 proc.terminate()
                 proc.join(10)
     codes = {
-        kind: dict(sorted(Counter(code for k, code, _ in results if k == kind).items()))
+        kind: dict(sorted(Counter(code for k, code, _, _ in posts if k == kind).items()))
         for kind in ("ticket", "no ticket")
     }
-    refused = [s for _, code, s in results if code == 429]
+    refused = [s for _, code, s, _ in posts if code == 429]
     quota = settings.get("rounds_per_client_per_day", 200)
     included = "deals and guesses" if deal else "guesses"
-    ratios = _ratios(blocks)
+    flood_blocks = sum(kind in FLOODS for kind in SCHEDULE)
     print(
         f"\n[{name}] {_load()}\n"
-        f"[{name}] {FLOOD_S:.0f} s of flood in {FLOOD_BLOCKS} blocks, {CONNECTIONS} connections, one client, "
-        f"{len(payload) / 1024:.0f} kB a round: {len(results)} posts, by status {codes}\n"
+        f"[{name}] {FLOOD_S:.0f} s of flood in {flood_blocks} blocks, {CONNECTIONS} connections, one client, "
+        f"{len(payload) / 1024:.0f} kB a round: {len(posts)} posts, by status {codes}\n"
         f"[{name}] stored {stored} rounds (daily quota {quota}), "
         f"{used_mb:.2f} MB on disk (budget {BUDGET_MB:g} MB{', EXCEEDED' if used_mb > BUDGET_MB else ''})\n"
         f"[{name}] 429 answer: p50 {_percentile(refused, 0.5):.2f} ms, "
         f"p99 {_percentile(refused, 0.99):.2f} ms\n"
-        f"[{name}] server CPU during the flood blocks: {flood_cpu:.1f} s in {flood_wall:.1f} s "
-        f"({flood_cpu / max(len(results), 1) * 1e3:.2f} ms per post, {included} included)\n"
+        f"[{name}] server CPU per post: {flood_cpu / max(len(posts), 1) * 1e3:.2f} ms ({included} included)\n"
         f"[{name}] live guess every {_game_cadence_s() * 1e3:.0f} ms, per block "
-        "(guesses, p50, p99 in ms; CPU in cores of server / flooder / player / everything else on the host):"
+        "(posts/s; guesses, p50, p99 in ms; CPU in cores: server / flooders / player / the rest of the host):"
     )
     for i, b in enumerate(blocks):
+        rate = sum(b.start <= when < b.end for *_, when in posts) / (b.end - b.start)
         print(
-            f"[{name}]   {i + 1} {b.kind:5} {len(b.samples):3d} guesses  p50 {b.p50:6.2f}  "
-            f"p99 {_percentile(b.samples, 0.99):6.2f}   CPU " + " / ".join(f"{c:.2f}" for c in b.cores)
+            f"[{name}]   {i + 1} {b.kind:8} {rate:5.0f} posts/s {len(b.samples):3d} guesses  "
+            f"p50 {b.p50:6.2f}  p99 {_percentile(b.samples, 0.99):6.2f}  CPU "
+            + " / ".join(f"{c:.2f}" for c in b.cores)
         )
-    print(f"[{name}] guess p50, flood block / mean of the idle blocks either side: {_spread(ratios)}")
+    ratios = {kind: _ratios(blocks, kind) for kind in FLOODS}
+    for kind, values in ratios.items():
+        print(f"[{name}] guess p50, {kind} block / mean of the idle blocks either side: {_spread(values)}")
     return ratios
 
 
@@ -401,18 +430,22 @@ def _app_refusal_us(tmp: Path, body_bytes: int, n: int = 5000) -> float:
 
 def test_a_flood_of_saved_rounds(tmp_path: Path) -> None:
     print(f"\n[start] {_load()}, {os.cpu_count()} cores")
-    ratios = _phase("rate", {"player_disk_budget_mb": BUDGET_MB}, tmp_path)
     quota = {
         "player_disk_budget_mb": BUDGET_MB,
         "round_rate_per_s": 1e6,
         "round_burst": 1e6,
         "rounds_per_client_per_day": QUOTA,
     }
-    ratios += _phase("quota", quota, tmp_path)
     # Refusals alone (no deals): what one refused post costs the server process, against what the app
     # itself spends on it; the rest is the HTTP server and the kernel.
     refusals = {"round_rate_per_s": 1e6, "round_burst": 1e6, "rounds_per_client_per_day": 0}
-    ratios += _phase("refusals", refusals, tmp_path, deal=False)
+    phases = [
+        _phase("rate", {"player_disk_budget_mb": BUDGET_MB}, tmp_path),
+        _phase("quota", quota, tmp_path),
+        _phase("refusals", refusals, tmp_path, deal=False),
+    ]
     print(f"[refusals] the app's own CPU per refused post: {_app_refusal_us(tmp_path, 80_000):.0f} us")
-    print(f"[all] guess p50 under the flood / idle, every flood block: {_spread(ratios)}")
+    for kind in FLOODS:
+        every = [r for ratios in phases for r in ratios[kind]]
+        print(f"[all] guess p50 under the flood / idle, every {kind} block: {_spread(every)}")
     print(f"[end] {_load()}")
