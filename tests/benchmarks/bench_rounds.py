@@ -10,7 +10,8 @@ that plays), plus posts with no ticket. Three phases, each against a fresh serve
 Printed per phase: the counts by status (the deliberate posts without a ticket apart: answered 403 until
 the client is over its limit, 429 after, since the limit is checked first, from the request head), rounds
 stored vs. quota, disk used vs. budget (flagged EXCEEDED if it was passed), the 429 answer time (p50,
-p99) and the server's CPU per post.
+p99) as the flooders saw it (their four threads share one GIL: it includes their own waits) and the
+server's CPU per post.
 
 Predictions meanwhile: one player guesses over its WebSocket through the whole phase at the game's
 cadence (a guess sent every SEND_INTERVAL_MS, read from apps/frontend/src/lib/useGuessSocket.ts, whatever
@@ -18,15 +19,18 @@ the answer time). The flood comes in blocks between idle ones (SCHEDULE: I F I B
 and off by the measuring process while the flooders stay connected, so each flood block's guess p50 is
 compared with the idle blocks right before and after it, seconds apart: a shared machine's load drifts
 within a minute by more than the effect measured. Two kinds of flood block, by the flooder's priority:
-  - flood (F): the flooder runs like any process, so on this 2-core host it takes its CPU (about 0.7
-    of a core) from the server's, and each answer it waits for wakes it to preempt the server;
+  - flood (F): the flooder runs like any process, so on this 2-core host it takes its CPU (0.6-1.0
+    of a core) from the server's: under py-spy, the server's event loop is seen waiting inside its
+    own response writes, the moment each answer wakes a flooding thread;
   - flood-bg (B): the flooder runs at SCHED_IDLE, on CPU time nothing else on the host wants, as a
     client on another machine would; it then floods only as fast as the idle CPU lets it (the post
     rate of each block is printed, to compare).
 Per block: posts per second, guesses, p50 and p99 (with fewer than 100 guesses, the p99 is the slowest),
-and the CPU (in cores) of the server, the flooders, the player and every other process on the host (the
-noise). Per kind, in each phase and over the run: each block's ratio, their median, min and max. The
-load average is printed at the start and the end.
+the 429 answer time of a probe the player sends after each guess (one more post of the flood's drawing
+from the same address, timed by a process that does little else; it counts against that client's limits
+too, so the rate phase stores a few rounds fewer), and the CPU (in cores) of the server,
+the flooders, the player and every other process on the host (the noise). Per kind, in each phase and
+over the run: each block's ratio, their median, min and max. The load average at the start and the end.
 
 The server is the real FastAPI app under uvicorn in its own process, with an untrained model of the
 params.yaml architecture (same compute as a trained one). The flooders are processes of their own, and
@@ -123,30 +127,42 @@ def _percentile(samples: list[float], q: float) -> float:
 
 class Player:
     """One player guessing over one WebSocket: a guess every `interval` s from the start of the last
-    one (the game's throttle), one at a time; its cadence carries on from one block to the next."""
+    one (the game's throttle), one at a time; its cadence carries on from one block to the next.
+    After each guess, a probe: one more post of the flood's drawing from the flooding client's address,
+    timed here, in a process that does little else (the flooders' own times include waits for their
+    own GIL and CPU); only its 429 answers are kept."""
 
-    def __init__(self, ws: ClientConnection, interval: float) -> None:
+    def __init__(self, ws: ClientConnection, interval: float, probe: httpx.Client, probe_body: str) -> None:
         self.ws = ws
         self.interval = interval
         self.body = json.dumps({"type": "predict", "id": 1, "strokes": draw(7), "width": 280, "height": 280})
+        self.probe = probe
+        self.probe_body = probe_body
         self.due = time.monotonic()
 
-    def guess_for(self, seconds: float) -> list[float]:
-        """The answer times (s) of the guesses sent in the next `seconds`."""
+    def guess_for(self, seconds: float) -> tuple[list[float], list[float]]:
+        """The answer times (s) of the guesses sent in the next `seconds`, and of the probes refused 429."""
         end = time.monotonic() + seconds
-        samples: list[float] = []
+        guesses: list[float] = []
+        refusals: list[float] = []
         while True:
             pause = self.due - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
             now = time.monotonic()
             if now >= end:  # the guess now due opens the next block
-                return samples
+                return guesses, refusals
             self.due = now + self.interval
             t0 = time.perf_counter()
             self.ws.send(self.body)
             self.ws.recv()
-            samples.append(time.perf_counter() - t0)
+            guesses.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            res = self.probe.post(
+                "/rounds", content=self.probe_body, headers={"content-type": "application/json"}
+            )
+            if res.status_code == 429:
+                refusals.append(time.perf_counter() - t0)
 
 
 def _flood(
@@ -226,6 +242,7 @@ def _load() -> str:
 class Block:
     kind: str  # one of SCHEDULE's
     samples: list[float]  # the player's answer times (s)
+    refusals: list[float]  # the probes' 429 answer times (s)
     cores: tuple[float, ...]  # CPU of the server, the flooders, the player, the rest of the host
     start: float  # time.monotonic() at its start and end
     end: float
@@ -292,8 +309,8 @@ def _blocks(
             flood_cpu += _cpu_s(server) - cpu0
         meter.start()
         start = time.monotonic()
-        samples = player.guess_for(flood_s if kind in FLOODS else IDLE_S)
-        blocks.append(Block(kind, samples, meter.read(), start, time.monotonic()))
+        samples, refusals = player.guess_for(flood_s if kind in FLOODS else IDLE_S)
+        blocks.append(Block(kind, samples, refusals, meter.read(), start, time.monotonic()))
     return blocks, flood_cpu
 
 
@@ -337,8 +354,10 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path, deal: bool = True) ->
             os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{flooders['flood-bg'].pid}/task")
         }
         assert policies == {os.SCHED_IDLE}, "the background flooder runs at SCHED_IDLE, every thread of it"
-        with connect(ws_url) as ws:
-            blocks, flood_cpu = _blocks(Player(ws, _game_cadence_s()), switches, server.pid, pids)
+        probe_body = payload.replace('"__TICKET__"', '""').replace('"__TARGET__"', "1")
+        with connect(ws_url) as ws, httpx.Client(base_url=url, timeout=30) as probe:
+            player = Player(ws, _game_cadence_s(), probe, probe_body)
+            blocks, flood_cpu = _blocks(player, switches, server.pid, pids)
         done.set()
         posts: list[Post] = [post for out in outs.values() for post in out.get(timeout=60)]
         stored = sum(len(p.read_bytes().splitlines()) for p in shard_paths(folder))
@@ -363,22 +382,28 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path, deal: bool = True) ->
         f"{len(payload) / 1024:.0f} kB a round: {len(posts)} posts, by status {codes}\n"
         f"[{name}] stored {stored} rounds (daily quota {quota}), "
         f"{used_mb:.2f} MB on disk (budget {BUDGET_MB:g} MB{', EXCEEDED' if used_mb > BUDGET_MB else ''})\n"
-        f"[{name}] 429 answer: p50 {_percentile(refused, 0.5):.2f} ms, "
+        f"[{name}] 429 answer as the flooders saw it: p50 {_percentile(refused, 0.5):.2f} ms, "
         f"p99 {_percentile(refused, 0.99):.2f} ms\n"
         f"[{name}] server CPU per post: {flood_cpu / max(len(posts), 1) * 1e3:.2f} ms ({included} included)\n"
         f"[{name}] live guess every {_game_cadence_s() * 1e3:.0f} ms, per block "
-        "(posts/s; guesses, p50, p99 in ms; CPU in cores: server / flooders / player / the rest of the host):"
+        "(the flood's posts/s | the player's guesses | its probes answered 429, in ms | "
+        "CPU in cores: server / flooders / player / the rest of the host):"
     )
     for i, b in enumerate(blocks):
         rate = sum(b.start <= when < b.end for *_, when in posts) / (b.end - b.start)
         print(
-            f"[{name}]   {i + 1} {b.kind:8} {rate:5.0f} posts/s {len(b.samples):3d} guesses  "
-            f"p50 {b.p50:6.2f}  p99 {_percentile(b.samples, 0.99):6.2f}  CPU "
+            f"[{name}]   {i + 1} {b.kind:8} {rate:5.0f} posts/s | {len(b.samples):3d} guesses "
+            f"p50 {b.p50:6.2f} p99 {_percentile(b.samples, 0.99):6.2f} | {len(b.refusals):3d} probes' 429 "
+            f"p50 {_percentile(b.refusals, 0.5):5.2f} p99 {_percentile(b.refusals, 0.99):5.2f} | CPU "
             + " / ".join(f"{c:.2f}" for c in b.cores)
         )
     ratios = {kind: _ratios(blocks, kind) for kind in FLOODS}
     for kind, values in ratios.items():
-        print(f"[{name}] guess p50, {kind} block / mean of the idle blocks either side: {_spread(values)}")
+        probes = [r for b in blocks if b.kind == kind for r in b.refusals]
+        print(
+            f"[{name}] {kind}: guess p50 / mean of the idle blocks either side: {_spread(values)}; "
+            f"probes' 429 p50 {_percentile(probes, 0.5):.2f} ms, p99 {_percentile(probes, 0.99):.2f} ms"
+        )
     return ratios
 
 
