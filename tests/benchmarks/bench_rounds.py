@@ -374,7 +374,7 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path, deal: bool = True) ->
     }
     refused = [s for _, code, s, _ in posts if code == 429]
     quota = settings.get("rounds_per_client_per_day", 200)
-    included = "deals and guesses" if deal else "guesses"
+    included = "deals, guesses and probes" if deal else "guesses and probes"
     flood_blocks = sum(kind in FLOODS for kind in SCHEDULE)
     print(
         f"\n[{name}] {_load()}\n"
