@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from guessme_core.player_files import player_hash
-from guessme_serve.rounds import TOMBSTONES, RoundStore, shard_paths
+from guessme_serve.rounds import TOMBSTONES, RoundStore, quota_message, shard_paths
 from guessme_serve.service import GuessmeService, ServiceSettings
 from guessme_serve.tickets import KEY_ENV, KEY_FILE, TicketError, TicketSigner, load_ticket_key
 
@@ -152,6 +152,28 @@ def test_a_post_without_a_ticket_is_403_until_the_client_is_over_its_limit_then_
     over = client.post("/rounds", json=no_ticket)
     assert (over.status_code, over.json()["code"]) == (429, "daily_quota")
     assert len(stored(service)) == 2
+
+
+def test_every_refusal_names_its_own_reason_and_limit(client: TestClient, service: GuessmeService) -> None:
+    # A refusal's JSON is rendered once per distinct message (api._refusal_body): its words must still
+    # follow the settings of the moment, and its headers stay those of a JSON 429.
+    answers = []
+    for rate, per_day in ((0.01, 200), (0.02, 200), (1000, 1)):  # each apply starts a new rate limiter
+        service.apply(
+            ServiceSettings(round_rate_per_s=rate, round_burst=1, rounds_per_client_per_day=per_day)
+        )
+        answers += [client.post("/rounds", json=round_body(service)) for _ in range(2)]
+    assert [a.status_code for a in answers] == [201, 429, 201, 429, 429, 429]
+    assert [a.json() for a in answers if a.status_code == 429] == [
+        {"detail": "too many drawings: at most 0.6 a minute are saved", "code": "rate_limited"},
+        {"detail": "too many drawings: at most 1.2 a minute are saved", "code": "rate_limited"},
+        {"detail": quota_message(1), "code": "daily_quota"},
+        {"detail": quota_message(1), "code": "daily_quota"},
+    ]
+    for refused in answers[1::2]:
+        assert refused.headers["content-type"] == "application/json"
+        assert refused.headers["retry-after"] == "60"
+        assert int(refused.headers["content-length"]) == len(refused.content)
 
 
 def test_a_full_disk_budget_answers_507_and_predictions_go_on(

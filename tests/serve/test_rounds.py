@@ -2,6 +2,7 @@
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,12 @@ def test_withdrawals_append_tombstones(tmp_path: Path) -> None:
         "a" * 32,
         "b" * 32,
     ]
+
+
+@pytest.mark.parametrize("offset", [-1e-3, 0.0, 1e-3, 43_200.5, 86_399.999])
+def test_the_quota_day_is_the_utc_date_around_each_midnight(offset: float) -> None:
+    # The day's name is cached by day number (rounds._today): it must still be the UTC calendar date.
+    midnight = DAY - DAY % 86_400
+    for day in range(-1, 3):
+        now = midnight + day * 86_400 + offset
+        assert rounds._today(now) == datetime.fromtimestamp(now, UTC).strftime("%Y%m%d")
