@@ -83,24 +83,37 @@ def _game_cadence_s() -> float:
     return int(match[1]) / 1000
 
 
-def _serve(port: int, folder: str, settings: dict[str, Any]) -> None:
+def _model_file(tmp: Path) -> Path:
+    """The CNN as a replica serves it: its checked ONNX copy (untrained weights: the cost is the same)."""
+    path = tmp / "model.onnx"
+    if not path.exists():
+        import torch
+
+        from guessme_core import GuessmeCNN
+        from guessme_core.onnx_export import save_onnx_copy
+        from guessme_train.params import load_params
+
+        width = load_params(REPO / "params.yaml").model.width
+        torch.manual_seed(0)
+        save_onnx_copy(GuessmeCNN(width=width).eval(), "the bench's CNN", path)
+    return path
+
+
+def _serve(port: int, folder: str, settings: dict[str, Any], model_path: str) -> None:
     """The app as guessme_serve.standalone serves it (uvicorn's own loop set-up: uvloop, as in a Ray
-    replica; no access log; the start-up heap frozen, as the replica and standalone do)."""
-    import torch
+    replica; no access log; the start-up heap frozen, as the replica and standalone do), with the
+    model in ONNX Runtime and no torch, as in a replica."""
     import uvicorn
 
-    from guessme_core import GuessmeCNN
+    from guessme_core.onnx_model import OnnxModel
     from guessme_serve import heap
     from guessme_serve.api import bind_service, create_api
     from guessme_serve.model_holder import LoadedModel, ModelHolder
     from guessme_serve.rounds import RoundStore
     from guessme_serve.service import GuessmeService, ServiceSettings
     from guessme_serve.tickets import TicketSigner
-    from guessme_train.params import load_params
 
-    torch.set_num_threads(1)
-    width = load_params(Path(__file__).resolve().parents[2] / "params.yaml").model.width
-    model = LoadedModel("models:/guessme-cnn/1", "1", GuessmeCNN(width=width).eval(), "now", {})
+    model = LoadedModel("models:/guessme-cnn/1", "1", OnnxModel(Path(model_path).read_bytes()), "now", {})
     service = GuessmeService(ModelHolder(), RoundStore(Path(folder)), TicketSigner(os.urandom(32)))
     service.holder.current = model
     service.holder.remember(model)
@@ -322,7 +335,10 @@ def _phase(name: str, settings: dict[str, Any], tmp: Path, deal: bool = True) ->
     folder = tmp / name
     port = free_port()
     ctx = multiprocessing.get_context("spawn")
-    server = ctx.Process(target=_serve, args=(port, str(folder), {**WS_LIMITS, **settings}), daemon=True)
+    model = str(_model_file(tmp))
+    server = ctx.Process(
+        target=_serve, args=(port, str(folder), {**WS_LIMITS, **settings}, model), daemon=True
+    )
     server.start()
     url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
     payload = json.dumps({**_big_drawing(), "ticket": "__TICKET__", "target": "__TARGET__"})

@@ -158,9 +158,10 @@ def test_every_refusal_names_its_own_reason_and_limit(client: TestClient, servic
     # A refusal's JSON is rendered once per distinct message (api._refusal_body): its words must still
     # follow the settings of the moment, and its headers stay those of a JSON 429.
     answers = []
-    for rate, per_day in ((0.01, 200), (0.02, 200), (1000, 1)):  # each apply starts a new rate limiter
+    # Each apply starts a new rate limiter; the last one has room for both posts, however fast they come.
+    for rate, burst, per_day in ((0.01, 1, 200), (0.02, 1, 200), (1000, 100, 1)):
         service.apply(
-            ServiceSettings(round_rate_per_s=rate, round_burst=1, rounds_per_client_per_day=per_day)
+            ServiceSettings(round_rate_per_s=rate, round_burst=burst, rounds_per_client_per_day=per_day)
         )
         answers += [client.post("/rounds", json=round_body(service)) for _ in range(2)]
     assert [a.status_code for a in answers] == [201, 429, 201, 429, 429, 429]

@@ -263,6 +263,11 @@ def create_api() -> FastAPI:
         title="Guessme serving API",
         version="1.0",
         description="Guess hand-drawn digits with the model named in Git. See docs/api.md.",
+        # FastAPI's native OpenTelemetry wraps every request whenever the API is importable (MLflow
+        # and Ray bring it), but the platform exports no traces: off, it was ~8% of the CPU of a
+        # refused POST /rounds under a flood (tests/benchmarks/bench_rounds.py). Ray Serve's own
+        # metrics are unaffected.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     api.router.route_class = JSONInputRoute  # deep nesting is a 422 like any bad JSON
     api.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
