@@ -24,6 +24,9 @@ PEN_WIDTH = 2.2  # stroke width in output pixels, close to MNIST's typical line
 SUPERSAMPLE = 4  # rasterise at 4x and average down: anti-aliasing
 _PIECE = 4.0  # px at SUPERSAMPLE x: longer segments are measured in pieces (see below)
 _PIECE_CHUNK = 2048  # pieces per vectorised step: ~0.5M pixel distances, a few MB of temporaries
+# A piece's window reaches this much past `reach`: far more than the rounding of its bounds (~1e-13 px),
+# so a pixel left out is measurably out of reach (its ink exactly 0), whatever the rounding.
+_WINDOW_SLACK = 1e-6
 
 
 class PreprocessingError(ValueError):
@@ -189,29 +192,40 @@ def _nearest_segment_dist2(seg: np.ndarray, size: int, reach: float) -> np.ndarr
     exact wherever it is below `reach` (beyond that, ink is 0 and only "far" matters).
 
     Segments are cut into pieces of at most _PIECE px (the distance to a segment is the least
-    distance to its pieces), and each piece is measured only over the fixed window of pixels
-    it can reach: work grows with the length of the ink, not with canvas area x segments.
-    The window is as wide as the chunk's longest piece needs on each axis: the game sends
-    points a few pixels apart, so most pieces are far shorter than _PIECE.
+    distance to its pieces), and each piece is measured only over a window of pixels around it:
+    work grows with the length of the ink, not with canvas area x segments. The window holds
+    every pixel whose centre lies within `reach` (plus _WINDOW_SLACK) of the piece's bounding box
+    on both axes; every other pixel is farther than `reach` from the piece, so its ink from that
+    piece is exactly 0 and leaving it out changes no pixel. One window size per chunk, the largest
+    its pieces need: the game sends points a few pixels apart, so most pieces are far shorter
+    than _PIECE.
     """
     a, ab = seg[:, 0], seg[:, 1] - seg[:, 0]
-    n = np.maximum(1, np.ceil(np.hypot(ab[:, 0], ab[:, 1]) / _PIECE)).astype(np.int64)
-    which = np.repeat(np.arange(len(seg)), n)
-    k = np.arange(len(which)) - np.repeat(np.cumsum(n) - n, n)
-    t0, t1 = (k / n[which])[:, None], ((k + 1) / n[which])[:, None]
-    aw, abw = a[which], ab[which]  # each piece's own segment
-    pa = aw + t0 * abw  # (N, 2) piece starts and ends
-    pab = (aw + t1 * abw) - pa
+    n = np.ceil(np.hypot(ab[:, 0], ab[:, 1]) / _PIECE)
+    if n.max() <= 1.0:
+        # Every segment is one piece (the usual case): the general path below with k = 0, n = 1
+        # gives t0 = 0.0 and t1 = 1.0, so pa = a + 0.0 * ab == a and pab = (a + 1.0 * ab) - a.
+        pa, pab = a, (a + ab) - a
+    else:
+        n = np.maximum(1, n).astype(np.int64)
+        which = np.repeat(np.arange(len(seg)), n)
+        k = np.arange(len(which)) - np.repeat(np.cumsum(n) - n, n)
+        t0, t1 = (k / n[which])[:, None], ((k + 1) / n[which])[:, None]
+        aw, abw = a[which], ab[which]  # each piece's own segment
+        pa = aw + t0 * abw  # (N, 2) piece starts and ends
+        pab = (aw + t1 * abw) - pa
 
-    # A piece's window: its bounding box grown by `reach`, as pixel indices clipped to the raster.
     dist2 = np.full(size * size, np.inf)
+    grow = reach + _WINDOW_SLACK
     for c in range(0, len(pa), _PIECE_CHUNK):  # bounded temporaries, whatever the drawing
         ca, cab = pa[c : c + _PIECE_CHUNK], pab[c : c + _PIECE_CHUNK]
-        first = np.floor(np.minimum(ca, ca + cab) - reach).astype(np.int64)  # (N, 2)
-        longest = np.abs(cab).max(axis=0)  # per axis
-        winx, winy = (math.ceil(float(longest[i]) + 2 * reach) + 2 for i in (0, 1))
-        ix = np.minimum(np.maximum(first[:, 0:1] + np.arange(winx), 0), size - 1)  # (N, winx)
-        iy = np.minimum(np.maximum(first[:, 1:2] + np.arange(winy), 0), size - 1)
+        cb = ca + cab
+        # Pixel i's centre is i + 0.5: the first and last index within `grow` of [lo, hi], per axis.
+        first = np.ceil(np.minimum(ca, cb) - (grow + 0.5)).astype(np.int64)  # (N, 2)
+        last = np.floor(np.maximum(ca, cb) + (grow - 0.5)).astype(np.int64)
+        winx, winy = (last - first).max(axis=0).tolist()
+        ix = np.minimum(np.maximum(first[:, 0:1] + np.arange(winx + 1), 0), size - 1)  # (N, winx + 1)
+        iy = np.minimum(np.maximum(first[:, 1:2] + np.arange(winy + 1), 0), size - 1)
         # x and y kept apart, squared until the end: (N, 1, winx) and (N, winy, 1) broadcast.
         apx = (ix + 0.5 - ca[:, 0:1])[:, None, :]
         apy = (iy + 0.5 - ca[:, 1:2])[:, :, None]
