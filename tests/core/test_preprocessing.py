@@ -14,6 +14,7 @@ from guessme_core.preprocessing import (
     MAX_CANVAS,
     MAX_POINTS,
     MAX_STROKES,
+    _kept_segments,
     _nearest_segment_dist2,
     _segments,
 )
@@ -141,6 +142,32 @@ def test_windowed_distances_match_brute_force(strokes: list[list[tuple[float, fl
     near = exact < reach * reach
     np.testing.assert_allclose(fast[near], exact[near], rtol=1e-9, atol=1e-9)
     assert (fast[~near] >= reach * reach - 1e-9).all()
+
+
+# Steps around the 0.5 px at which the point loop starts dropping points, and well past it.
+step = st.one_of(
+    st.floats(0.0, 0.6), st.sampled_from([0.5, 0.5 - 1e-12, 0.5 + 1e-12, 0.5 + 2e-9]), st.floats(0.6, 6)
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    start=raster_point,
+    steps=st.lists(st.tuples(step, st.floats(0, 2 * math.pi)), min_size=0, max_size=30),
+)
+def test_vectorised_segments_are_the_point_loops(
+    start: tuple[float, float], steps: list[tuple[float, float]]
+) -> None:
+    """_segments skips the per-point loop when every step is clearly long enough; either way it must
+    give exactly the loop's segments."""
+    pts = [start]
+    for length, angle in steps:
+        pts.append((pts[-1][0] + length * math.cos(angle), pts[-1][1] + length * math.sin(angle)))
+    polyline = np.array(pts, dtype=np.float64)
+    np.testing.assert_array_equal(
+        _segments([polyline, polyline[::-1]]),
+        np.concatenate([_kept_segments(polyline), _kept_segments(polyline[::-1])]),
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -24,6 +24,8 @@ PEN_WIDTH = 2.2  # stroke width in output pixels, close to MNIST's typical line
 SUPERSAMPLE = 4  # rasterise at 4x and average down: anti-aliasing
 _PIECE = 4.0  # px at SUPERSAMPLE x: longer segments are measured in pieces (see below)
 _PIECE_CHUNK = 2048  # pieces per vectorised step: ~0.5M pixel distances, a few MB of temporaries
+_MIN_STEP = 0.5  # px at SUPERSAMPLE x: a point closer than this to the last kept one is dropped
+_STEP_MARGIN = 1e-9  # px: far above the ulps by which math.hypot and np.hypot may differ (see _segments)
 # A piece's window reaches this much past `reach`: far more than the rounding of its bounds (~1e-13 px),
 # so a pixel left out is measurably out of reach (its ink exactly 0), whatever the rounding.
 _WINDOW_SLACK = 1e-6
@@ -167,24 +169,38 @@ def _rasterise(strokes: list[np.ndarray]) -> np.ndarray:
 def _segments(strokes: list[np.ndarray]) -> np.ndarray:
     """Polylines in raster pixels -> (S, 2, 2) segments (start/end, x/y).
 
-    Points closer than half a pixel to the last kept one are dropped (same picture, fewer
-    segments); a single point is a zero-length segment (a dot). Plain floats: this loop runs
-    once per point of every live guess.
+    Points closer than _MIN_STEP to the last kept one are dropped (same picture, fewer segments);
+    a single point is a zero-length segment (a dot).
     """
     out = []
     for pts in strokes:
-        xs, ys = pts[:, 0].tolist(), pts[:, 1].tolist()
-        kx, ky = [xs[0]], [ys[0]]
-        for x, y in zip(xs, ys, strict=True):
-            if math.hypot(x - kx[-1], y - ky[-1]) >= 0.5:
-                kx.append(x)
-                ky.append(y)
-        if len(kx) == 1:
-            kx.append(kx[0])
-            ky.append(ky[0])
-        p = np.array([kx, ky]).T
-        out.append(np.stack([p[:-1], p[1:]], axis=1))
-    return np.concatenate(out)
+        step = pts[1:] - pts[:-1]
+        # The game's points are a few pixels apart: when every step is clearly >= _MIN_STEP, the
+        # loop in _kept_segments keeps every point, so the segments are the consecutive pairs.
+        # Proof: the loop measures each point against the previous one (kept, by induction) with
+        # the same subtraction; math.hypot and np.hypot are each within an ulp (~1e-16 here) of the
+        # exact length, so a step np.hypot puts at >= _MIN_STEP + _STEP_MARGIN is >= _MIN_STEP to
+        # math.hypot too. Anything closer takes the loop itself.
+        if len(step) and np.hypot(step[:, 0], step[:, 1]).min() >= _MIN_STEP + _STEP_MARGIN:
+            out.append(np.concatenate([pts[:-1], pts[1:]], axis=1).reshape(-1, 2, 2))
+        else:
+            out.append(_kept_segments(pts))
+    return np.concatenate(out) if len(out) > 1 else out[0]
+
+
+def _kept_segments(pts: np.ndarray) -> np.ndarray:
+    """One polyline's segments with close points dropped; plain floats, a Python loop per point."""
+    xs, ys = pts[:, 0].tolist(), pts[:, 1].tolist()
+    kx, ky = [xs[0]], [ys[0]]
+    for x, y in zip(xs, ys, strict=True):
+        if math.hypot(x - kx[-1], y - ky[-1]) >= _MIN_STEP:
+            kx.append(x)
+            ky.append(y)
+    if len(kx) == 1:
+        kx.append(kx[0])
+        ky.append(ky[0])
+    p = np.array([kx, ky]).T
+    return np.stack([p[:-1], p[1:]], axis=1)
 
 
 def _nearest_segment_dist2(seg: np.ndarray, size: int, reach: float) -> np.ndarray:
