@@ -59,12 +59,14 @@ def strokes_to_image(strokes: Any, width: float, height: float) -> np.ndarray:
 
 def normalize_image(image: np.ndarray) -> np.ndarray:
     """Crop to the ink, scale the longer side to 20 px, centre the mass in 28x28."""
-    ys, xs = np.nonzero(image > 0)
-    if len(xs) == 0:
+    ink = image > 0
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if len(rows) == 0:
         raise PreprocessingError("empty drawing: there is no ink")
-    crop = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    crop = image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     resized = resize_bilinear_antialias(crop, *boxed_size(*crop.shape))  # torch's antialiased bilinear
-    return _place_by_centre_of_mass(np.clip(resized, 0.0, 1.0))
+    # minimum/maximum, not np.clip: the same values without np.clip's per-call overhead.
+    return _place_by_centre_of_mass(np.minimum(np.maximum(resized, 0.0), 1.0))
 
 
 def boxed_size(height: int, width: int) -> tuple[int, int]:
@@ -88,8 +90,8 @@ def _place_by_centre_of_mass(img: np.ndarray) -> np.ndarray:
     cx = float((img.sum(axis=0) * np.arange(w)).sum()) / total
     centre = (IMAGE_SIZE - 1) / 2
     # Integer shift, like MNIST; clamped so no ink leaves the field.
-    top = int(np.clip(round(centre - cy), 0, IMAGE_SIZE - h))
-    left = int(np.clip(round(centre - cx), 0, IMAGE_SIZE - w))
+    top = min(max(round(centre - cy), 0), IMAGE_SIZE - h)
+    left = min(max(round(centre - cx), 0), IMAGE_SIZE - w)
     out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     out[top : top + h, left : left + w] = img
     return out
