@@ -14,6 +14,8 @@ from guessme_core.preprocessing import (
     MAX_CANVAS,
     MAX_POINTS,
     MAX_STROKES,
+    SUPERSAMPLE,
+    _block_means,
     _kept_segments,
     _nearest_segment_dist2,
     _segments,
@@ -142,6 +144,17 @@ def test_windowed_distances_match_brute_force(strokes: list[list[tuple[float, fl
     near = exact < reach * reach
     np.testing.assert_allclose(fast[near], exact[near], rtol=1e-9, atol=1e-9)
     assert (fast[~near] >= reach * reach - 1e-9).all()
+
+
+def test_block_means_are_numpys_means_bit_for_bit() -> None:
+    """_block_means claims NumPy's summation order: on values of every magnitude, where another
+    order differs in about half the blocks, it must give exactly NumPy's means."""
+    rng = np.random.default_rng(0)
+    ss = SUPERSAMPLE
+    for _ in range(20):
+        image = rng.random((22 * ss, 22 * ss)) * 10.0 ** rng.uniform(-3, 3, (22 * ss, 22 * ss))
+        expected = image.reshape(22, ss, 22, ss).mean(axis=(1, 3))
+        assert _block_means(image, ss).tobytes() == expected.tobytes()
 
 
 # Steps around the 0.5 px at which the point loop starts dropping points, and well past it.
