@@ -268,9 +268,18 @@ def _nearest_segment_dist2(seg: np.ndarray, size: int, reach: float) -> np.ndarr
         apx = (ix + 0.5 - ca[:, 0:1])[:, None, :]
         apy = (iy + 0.5 - ca[:, 1:2])[:, :, None]
         abx, aby = cab[:, 0, None, None], cab[:, 1, None, None]
-        t = (apx * abx + apy * aby) / np.maximum(abx * abx + aby * aby, 1e-12)
-        t = np.minimum(np.maximum(t, 0.0), 1.0)
-        dx, dy = apx - t * abx, apy - t * aby
+        # The same operations in the same order, in place: t = clip(ap.ab / |ab|^2), then
+        # dx = apx - t * abx and dy = apy - t * aby (in t's buffer), then dx * dx + dy * dy.
+        t = apx * abx + apy * aby
+        t /= np.maximum(abx * abx + aby * aby, 1e-12)
+        np.minimum(np.maximum(t, 0.0, out=t), 1.0, out=t)
+        dx = t * abx
+        np.subtract(apx, dx, out=dx)
+        t *= aby
+        dy = np.subtract(apy, t, out=t)
+        dx *= dx
+        dy *= dy
+        dx += dy
         cells = (iy[:, :, None] * size + ix[:, None, :]).ravel()
-        np.minimum.at(dist2, cells, (dx * dx + dy * dy).ravel())
+        np.minimum.at(dist2, cells, dx.ravel())
     return dist2
