@@ -11,7 +11,6 @@ re-baselines both files with
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from support.digit_strokes import draw, variations
 
 from guessme_contracts.probes import packaged_probes
 from guessme_core import strokes_to_image
-from guessme_core.preprocessing import PreprocessingError, _rasterise, _validate_strokes, strokes_to_images
+from guessme_core.preprocessing import _rasterise, _validate_strokes
 
 pytestmark = pytest.mark.unit
 
@@ -61,22 +60,6 @@ def test_rasteriser_draws_the_pinned_pixels() -> None:
 
 def test_strokes_to_image_gives_the_pinned_images() -> None:
     assert_pinned(image_digests(), IMAGE_DIGESTS)
-
-
-def test_a_batch_gives_the_pinned_images_and_each_bad_drawing_its_own_error() -> None:
-    """strokes_to_images rasterises a micro-batch in one go: each good drawing must come out as the
-    pinned image, and each bad one (among them) as the error strokes_to_image raises, alone."""
-    bad = [([], 280, 280), ([[[1.0, 300.0], [1.0, 2.0]]], 280, 280), ([[["a"], [1.0]]], 280, 280)]
-    good = comparison_drawings()
-    batch = good[:7] + bad[:1] + good[7:100] + bad[1:] + good[100:]
-    results = strokes_to_images(batch)
-    images = [r for r in results if not isinstance(r, PreprocessingError)]
-    assert_pinned([digest(image) for image in images], IMAGE_DIGESTS)
-    errors = [r for r in results if isinstance(r, PreprocessingError)]
-    assert len(errors) == len(bad)
-    for (strokes, width, height), error in zip(bad, errors, strict=True):
-        with pytest.raises(PreprocessingError, match=re.escape(str(error))):
-            strokes_to_image(strokes, width, height)
 
 
 if __name__ == "__main__":

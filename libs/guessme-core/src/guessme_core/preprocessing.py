@@ -57,29 +57,6 @@ def strokes_to_image(strokes: Any, width: float, height: float) -> np.ndarray:
     return normalize_image(_rasterise(points))
 
 
-def strokes_to_images(drawings: Sequence[tuple[Any, Any, Any]]) -> list[np.ndarray | PreprocessingError]:
-    """`strokes_to_image` for many `(strokes, width, height)` drawings at once, for a micro-batch:
-    per drawing, the very image `strokes_to_image` gives, or the PreprocessingError it raises (a bad
-    drawing fails alone). The rasterising runs as one set of NumPy calls for the whole batch, which
-    saves most of its per-call overhead."""
-    out: list[np.ndarray | PreprocessingError] = []
-    valid: list[tuple[int, list[np.ndarray]]] = []
-    for i, (strokes, width, height) in enumerate(drawings):
-        try:
-            valid.append((i, _validate_strokes(strokes, width, height)))
-            out.append(PreprocessingError("not rasterised"))  # replaced below
-        except PreprocessingError as exc:
-            out.append(exc)
-    if valid:
-        rasters = _rasterise_many([points for _, points in valid])
-        for (i, _), raster in zip(valid, rasters, strict=True):
-            try:
-                out[i] = normalize_image(raster)
-            except PreprocessingError as exc:
-                out[i] = exc
-    return out
-
-
 def normalize_image(image: np.ndarray) -> np.ndarray:
     """Crop to the ink, scale the longer side to 20 px, centre the mass in 28x28."""
     ink = image > 0
@@ -180,26 +157,19 @@ def _rasterise(strokes: list[np.ndarray]) -> np.ndarray:
     Each pixel's ink is `radius + 0.5 - distance to the nearest segment`, clipped to [0, 1]
     (a pen with a one-pixel anti-aliased rim), then averaged down SUPERSAMPLE x.
     """
-    return _rasterise_many([strokes])[0]
-
-
-def _rasterise_many(drawings: list[list[np.ndarray]]) -> np.ndarray:
-    """`_rasterise` for several drawings, side by side in one (B * size, size) raster: (B, 22, 22)."""
+    allpts = np.concatenate(strokes)
+    lo = allpts.min(axis=0)
+    extent = float((allpts.max(axis=0) - lo).max())
     ss = SUPERSAMPLE
     radius = PEN_WIDTH * ss / 2
+    scale = (BOX - PEN_WIDTH) * ss / extent if extent > 0 else 0.0
     size = BOX * ss + 2 * ss  # room for the pen on every side
     offset = radius + ss
-    segs = []
-    for strokes in drawings:
-        allpts = np.concatenate(strokes)
-        lo = allpts.min(axis=0)
-        extent = float((allpts.max(axis=0) - lo).max())
-        scale = (BOX - PEN_WIDTH) * ss / extent if extent > 0 else 0.0
-        segs.append(_segments([(pts - lo) * scale + offset for pts in strokes]))
-    dist2 = _nearest_segment_dist2_many(segs, size, reach=radius + 0.5)
+    seg = _segments([(pts - lo) * scale + offset for pts in strokes])
+    dist2 = _nearest_segment_dist2(seg, size, reach=radius + 0.5)
     # minimum/maximum, not np.clip: the same values without np.clip's per-call overhead.
-    ink = np.minimum(np.maximum(radius + 0.5 - np.sqrt(dist2), 0.0), 1.0).reshape(len(drawings) * size, size)
-    return _block_means(ink, ss).astype(np.float32).reshape(len(drawings), size // ss, size // ss)
+    ink = np.minimum(np.maximum(radius + 0.5 - np.sqrt(dist2), 0.0), 1.0).reshape(size, size)
+    return _block_means(ink, ss).astype(np.float32)
 
 
 def _block_means(image: np.ndarray, ss: int) -> np.ndarray:
@@ -268,16 +238,6 @@ def _nearest_segment_dist2(seg: np.ndarray, size: int, reach: float) -> np.ndarr
     its pieces need: the game sends points a few pixels apart, so most pieces are far shorter
     than _PIECE.
     """
-    return _nearest_segment_dist2_many([seg], size, reach)
-
-
-def _nearest_segment_dist2_many(segs: list[np.ndarray], size: int, reach: float) -> np.ndarray:
-    """`_nearest_segment_dist2` for several drawings' segments at once: drawing b's raster is
-    cells [b * size * size, (b + 1) * size * size) of the result. A window is clipped to its own
-    drawing's raster, so each pixel is measured against its own drawing's pieces only."""
-    seg = np.concatenate(segs) if len(segs) > 1 else segs[0]
-    # Each segment's drawing's first cell (none for a single drawing: 0).
-    base = np.repeat(np.arange(len(segs)) * (size * size), [len(s) for s in segs]) if len(segs) > 1 else None
     a, ab = seg[:, 0], seg[:, 1] - seg[:, 0]
     n = np.ceil(np.hypot(ab[:, 0], ab[:, 1]) / _PIECE)
     if n.max() <= 1.0:
@@ -290,11 +250,10 @@ def _nearest_segment_dist2_many(segs: list[np.ndarray], size: int, reach: float)
         k = np.arange(len(which)) - np.repeat(np.cumsum(n) - n, n)
         t0, t1 = (k / n[which])[:, None], ((k + 1) / n[which])[:, None]
         aw, abw = a[which], ab[which]  # each piece's own segment
-        base = base[which] if base is not None else None
         pa = aw + t0 * abw  # (N, 2) piece starts and ends
         pab = (aw + t1 * abw) - pa
 
-    dist2 = np.full(len(segs) * size * size, np.inf)
+    dist2 = np.full(size * size, np.inf)
     grow = reach + _WINDOW_SLACK
     for c in range(0, len(pa), _PIECE_CHUNK):  # bounded temporaries, whatever the drawing
         ca, cab = pa[c : c + _PIECE_CHUNK], pab[c : c + _PIECE_CHUNK]
@@ -321,9 +280,6 @@ def _nearest_segment_dist2_many(segs: list[np.ndarray], size: int, reach: float)
         dx *= dx
         dy *= dy
         dx += dy
-        rows = iy * size  # (N, winy + 1): the first cell of each window row
-        if base is not None:
-            rows += base[c : c + _PIECE_CHUNK, None]
-        cells = (rows[:, :, None] + ix[:, None, :]).ravel()
+        cells = (iy[:, :, None] * size + ix[:, None, :]).ravel()
         np.minimum.at(dist2, cells, dx.ravel())
     return dist2
