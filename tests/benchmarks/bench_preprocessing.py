@@ -1,9 +1,12 @@
 """The shared preprocessing without torch: the NumPy antialiased resize (guessme_core.resize) against
-the torch call it replaced, per resize and end to end (strokes_to_image, pixels_to_image), in one run.
+the torch call it replaced, per resize and end to end (strokes_to_image, pixels_to_image), in one run;
+and strokes_to_image on the game's own messages (bench_players' frames: growing strokes, and the whole
+digits the eager clients send), by stage.
 
 Figures only: nothing here asserts a speed. The machine is shared: read them with `uptime`'s load.
 """
 
+import json
 import os
 import statistics
 import timeit
@@ -15,9 +18,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from bench_players import drawings, frames
 from support.digit_strokes import draw
 
 from guessme_core import pixels_to_image, preprocessing, strokes_to_image
+from guessme_core.preprocessing import _rasterise, _validate_strokes, normalize_image
 from guessme_core.resize import _weights, resize_bilinear_antialias
 
 pytestmark = pytest.mark.benchmark
@@ -112,3 +117,30 @@ def test_resize_and_preprocessing_speed() -> None:
         lambda: pixels_to_image(pixels),
         torch_preprocessing,
     )
+
+
+def best_us_per_item(run: Callable[[], object], items: int) -> float:
+    """Best of REPEATS runs, in microseconds per item."""
+    return min(timeit.repeat(run, number=1, repeat=REPEATS)) / items * 1e6
+
+
+def test_strokes_to_image_on_game_messages() -> None:
+    """Per message, as the replica preprocesses them: the whole call and where its time goes (each
+    stage timed alone, as a share of the whole)."""
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    growing = [json.loads(body) for d in drawings(12, seed=7) for body, _ in frames(d)]
+    whole = [json.loads(frames(d)[-1][0]) for d in drawings(40, seed=100)]
+    for label, messages in [("growing drawings", growing), ("whole digits", whole)]:
+        batch = [(m["strokes"], m["width"], m["height"]) for m in messages]
+        points = [_validate_strokes(*d) for d in batch]
+        rasters = [_rasterise(p) for p in points]
+        n = len(batch)
+        total = best_us_per_item(lambda: [strokes_to_image(*d) for d in batch], n)  # noqa: B023
+        stages = {
+            "validate": best_us_per_item(lambda: [_validate_strokes(*d) for d in batch], n),  # noqa: B023
+            "rasterise": best_us_per_item(lambda: [_rasterise(p) for p in points], n),  # noqa: B023
+            "normalise": best_us_per_item(lambda: [normalize_image(r) for r in rasters], n),  # noqa: B023
+        }
+        mean_points = statistics.mean(sum(len(xs) for xs, _ in m["strokes"]) for m in messages)
+        print(f"{label}: {n} messages, {mean_points:.0f} points on average, strokes_to_image {total:6.1f} us")
+        print("  " + "   ".join(f"{k} {v:6.1f} us ({v / total:4.0%})" for k, v in stages.items()))

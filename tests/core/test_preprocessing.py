@@ -14,6 +14,9 @@ from guessme_core.preprocessing import (
     MAX_CANVAS,
     MAX_POINTS,
     MAX_STROKES,
+    SUPERSAMPLE,
+    _block_means,
+    _kept_segments,
     _nearest_segment_dist2,
     _segments,
 )
@@ -143,6 +146,43 @@ def test_windowed_distances_match_brute_force(strokes: list[list[tuple[float, fl
     assert (fast[~near] >= reach * reach - 1e-9).all()
 
 
+def test_block_means_are_numpys_means_bit_for_bit() -> None:
+    """_block_means claims NumPy's summation order: on values of every magnitude, where another
+    order differs in about half the blocks, it must give exactly NumPy's means."""
+    rng = np.random.default_rng(0)
+    ss = SUPERSAMPLE
+    for _ in range(20):
+        image = rng.random((22 * ss, 22 * ss)) * 10.0 ** rng.uniform(-3, 3, (22 * ss, 22 * ss))
+        expected = image.reshape(22, ss, 22, ss).mean(axis=(1, 3))
+        assert _block_means(image, ss).tobytes() == expected.tobytes()
+
+
+# Steps around the 0.5 px at which the point loop starts dropping points, and well past it.
+step = st.one_of(
+    st.floats(0.0, 0.6), st.sampled_from([0.5, 0.5 - 1e-12, 0.5 + 1e-12, 0.5 + 2e-9]), st.floats(0.6, 6)
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    start=raster_point,
+    steps=st.lists(st.tuples(step, st.floats(0, 2 * math.pi)), min_size=0, max_size=30),
+)
+def test_vectorised_segments_are_the_point_loops(
+    start: tuple[float, float], steps: list[tuple[float, float]]
+) -> None:
+    """_segments skips the per-point loop when every step is clearly long enough; either way it must
+    give exactly the loop's segments."""
+    pts = [start]
+    for length, angle in steps:
+        pts.append((pts[-1][0] + length * math.cos(angle), pts[-1][1] + length * math.sin(angle)))
+    polyline = np.array(pts, dtype=np.float64)
+    np.testing.assert_array_equal(
+        _segments([polyline, polyline[::-1]]),
+        np.concatenate([_kept_segments(polyline), _kept_segments(polyline[::-1])]),
+    )
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(strokes=st.lists(stroke, min_size=1, max_size=4))
 def test_any_valid_drawing_gives_an_mnist_style_image(strokes: list[tuple[list[float], list[float]]]) -> None:
@@ -168,6 +208,8 @@ GOOD = [[[10.0, 50.0], [10.0, 60.0]]]
         ("not strokes", 280, 280, "non-empty list"),
         ([[["a", "b"], [1.0, 2.0]]], 280, 280, "must be numbers"),
         ([[[True, False], [1.0, 2.0]]], 280, 280, "must be numbers"),
+        ([[[[1.0], [2.0]], [[1.0], [2.0]]]], 280, 280, "must be numbers"),
+        ([[[[1.0, 5.0]], [[1.0, 7.0]]]], 280, 280, "must be numbers"),
         ([[[10.0, 300.0], [10.0, 20.0]]], 280, 280, "outside the 280x280 canvas"),
         ([[[-1.0, 20.0], [10.0, 20.0]]], 280, 280, "outside"),
         (GOOD, 0, 280, "canvas size"),
