@@ -106,13 +106,14 @@ def _serve(port: int, folder: str, settings: dict[str, Any], model_path: str) ->
     import uvicorn
 
     from guessme_core.onnx_model import OnnxModel
-    from guessme_serve import heap
+    from guessme_serve import heap, micro_batch
     from guessme_serve.api import bind_service, create_api
     from guessme_serve.model_holder import LoadedModel, ModelHolder
     from guessme_serve.rounds import RoundStore
     from guessme_serve.service import GuessmeService, ServiceSettings
     from guessme_serve.tickets import TicketSigner
 
+    micro_batch.hand_over_the_gil_quickly()
     model = LoadedModel("models:/guessme-cnn/1", "1", OnnxModel(Path(model_path).read_bytes()), "now", {})
     service = GuessmeService(ModelHolder(), RoundStore(Path(folder)), TicketSigner(os.urandom(32)))
     service.holder.current = model

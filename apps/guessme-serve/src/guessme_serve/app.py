@@ -9,7 +9,7 @@ from typing import Any
 
 from ray import serve
 
-from guessme_serve import heap, ws_connections
+from guessme_serve import heap, micro_batch, ws_connections
 from guessme_serve.api import bind_service, create_api
 from guessme_serve.autoscaling_policy import METRIC
 from guessme_serve.service import GuessmeService
@@ -21,6 +21,7 @@ api = create_api()
 @serve.ingress(api)
 class GuessmeServe:
     def __init__(self) -> None:
+        micro_batch.hand_over_the_gil_quickly()  # the forward thread gets the GIL back in time
         self.service = GuessmeService()
         bind_service(self.service)
         self._heap_frozen = False

@@ -9,7 +9,7 @@ import json
 
 import uvicorn
 
-from guessme_serve import heap
+from guessme_serve import heap, micro_batch
 from guessme_serve.api import bind_service, create_api
 from guessme_serve.service import GuessmeService, ServiceSettings
 from guessme_serve.ws_connections import CONNECTIONS
@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--user-config", default="{}", help="more user_config settings, as JSON")
     args = parser.parse_args()
 
+    micro_batch.hand_over_the_gil_quickly()  # as the Ray replica does: the baselines compare alike
     service = GuessmeService()
     flags = {"ws_rate_per_s": args.ws_rate_per_s, "ws_burst": args.ws_burst}
     config = {
