@@ -21,11 +21,16 @@ from guessme_serve.service import GuessmeService
 from guessme_serve.tickets import TicketSigner
 
 
+def tiny_cnn(seed: int = 0) -> torch.nn.Module:
+    """An untrained, seeded GuessmeCNN of width 4, in inference mode: the plumbing tests' model."""
+    torch.manual_seed(seed)
+    return GuessmeCNN(width=4).eval()
+
+
 @functools.cache
 def tiny_onnx(seed: int = 0) -> bytes:
-    """An untrained GuessmeCNN's checked ONNX copy (exported once per seed and test process: ~3 s)."""
-    torch.manual_seed(seed)
-    return onnx_copy(GuessmeCNN(width=4).eval(), f"the tiny test CNN (seed {seed})")
+    """tiny_cnn(seed)'s checked ONNX copy (exported once per seed and test process: ~3 s)."""
+    return onnx_copy(tiny_cnn(seed), f"the tiny test CNN (seed {seed})")
 
 
 def tiny_model(version: str = "1", seed: int = 0) -> LoadedModel:

@@ -19,24 +19,17 @@ from onnx import TensorProto, helper
 from support.http_stub import StubHandler, serving
 
 from guessme_contracts.model_uri import ModelRef
-from guessme_core import GuessmeCNN
 from guessme_core.onnx_model import ONNX_ARTIFACT, OnnxModel
 from guessme_serve import model_holder
 from guessme_serve.model_holder import ModelHolder, load_from_registry
 from guessme_serve.registry_rest import NotFound, RegistryError, RegistryRest, VersionRecord
 
-from .conftest import tiny_onnx
+from .conftest import tiny_cnn, tiny_onnx
 
 pytestmark = pytest.mark.unit
 
 LOCATION = "mlflow-artifacts:/1/models/m-abc/artifacts"  # as the servers' proxied artifact root makes it
 PROXIED = "/api/2.0/mlflow-artifacts/artifacts/1/models/m-abc/artifacts"
-
-
-def tiny_cnn() -> torch.nn.Module:
-    """The CNN whose checked ONNX copy conftest.tiny_onnx() is (same seed, same width)."""
-    torch.manual_seed(0)
-    return GuessmeCNN(width=4).eval()
 
 
 def flatten_onnx() -> bytes:
